@@ -1,0 +1,1 @@
+"""The agent: daemon scheduling, the one-command demo, operator endpoint."""

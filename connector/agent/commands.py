@@ -1,0 +1,5 @@
+"""CLI commands of the agent role (registered on the shared app)."""
+
+from __future__ import annotations
+
+from connector.cli import app  # noqa: F401

@@ -1,0 +1,325 @@
+"""Settings: one typed model, loaded from YAML with ``${ENV}`` interpolation.
+
+The config path comes from ``-c/--config``, else ``CSM_SYNC_CONFIG``, else
+``./config.yaml``. Every validation problem is collected and raised together as a
+:class:`~connector.errors.ConfigError` (exit status 2). Secrets are
+:class:`pydantic.SecretStr` so they never print.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import warnings
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from connector.errors import ConfigError, Problem
+
+CONFIG_ENV = "CSM_SYNC_CONFIG"
+DEFAULT_CONFIG = "config.yaml"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AuthSettings(_Section):
+    """How csm-sync proves who it is to the instance."""
+
+    method: Literal["basic", "oauth_password", "oauth_client_credentials"] = "basic"
+    username: str | None = None
+    password: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _check_method_fields(self) -> AuthSettings:
+        needed = {
+            "basic": ("username", "password"),
+            "oauth_password": ("username", "password", "client_id", "client_secret"),
+            "oauth_client_credentials": ("client_id", "client_secret"),
+        }[self.method]
+        missing = [name for name in needed if getattr(self, name) in (None, "")]
+        if missing:
+            raise ValueError(
+                f"auth method {self.method!r} needs {', '.join(missing)}"
+            )
+        return self
+
+
+class InstanceSettings(_Section):
+    """The ServiceNow instance (or emulator) to talk to."""
+
+    url: str
+    auth: AuthSettings
+    verify_tls: bool = True
+    ca_file: Path | None = None
+    timeout_seconds: float = Field(60.0, gt=0)
+    page_size: int = Field(1000, ge=10, le=10000)
+    max_retries: int = Field(8, ge=0, le=100)
+    backoff_cap_seconds: float = Field(60.0, gt=0)
+    retry_after_ceiling_seconds: float = Field(900.0, ge=0)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("expected an http(s) URL such as https://acme.service-now.com")
+        return value.rstrip("/")
+
+
+class StoreSettings(_Section):
+    """Where the local copy lives."""
+
+    url: str = "sqlite:///csm.db"
+    batch_size: int = Field(500, ge=1, le=10000)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql")):
+            raise ValueError("expected sqlite:///PATH or postgresql+psycopg://...")
+        return value
+
+
+class SyncSettings(_Section):
+    """Incremental and backfill behaviour."""
+
+    lag_seconds: int = Field(5, ge=0, le=3600)
+    workers: int = Field(4, ge=1, le=32)
+    slice_days: int = Field(30, ge=1, le=3650)
+    backfill_since: date | None = None
+    tables: list[str] | None = None
+    reconcile_deletes: bool = True
+
+
+class HealthComponent(_Section):
+    """One health-score component: its weight and the bad/good values."""
+
+    weight: float = Field(ge=0)
+    bad: float
+    good: float
+
+
+def _default_components() -> dict[str, HealthComponent]:
+    return {
+        "adoption": HealthComponent(weight=25, bad=0.2, good=0.8),
+        "support": HealthComponent(weight=20, bad=3.0, good=0.0),
+        "nps": HealthComponent(weight=15, bad=-50, good=50),
+        "csat": HealthComponent(weight=15, bad=40, good=90),
+        "engagement": HealthComponent(weight=10, bad=120, good=14),
+        "commercial": HealthComponent(weight=15, bad=0, good=100),
+    }
+
+
+class KpiSettings(_Section):
+    """KPI parameters; defaults follow DESIGN.md."""
+
+    nps_metric: str | None = None
+    csat_metric: str | None = None
+    nps_window_days: int = Field(365, ge=1)
+    nps_min_sample: int = Field(5, ge=1)
+    csat_window_days: int = Field(90, ge=1)
+    fcr_window_days: int = Field(90, ge=1)
+    fcr_reopen_days: int = Field(7, ge=0)
+    fcr_max_interactions: int = Field(1, ge=0)
+    fcr_rules: list[
+        Literal["no_reassignment", "no_awaiting_info", "no_reopen", "max_interactions"]
+    ] = ["no_reassignment", "no_awaiting_info", "no_reopen", "max_interactions"]
+    health_components: dict[str, HealthComponent] = Field(
+        default_factory=_default_components
+    )
+    health_min_weight_share: float = Field(0.6, ge=0, le=1)
+    band_green: float = 70
+    band_yellow: float = 40
+    trend_days: int = Field(28, ge=1)
+    gross_margin: float = Field(0.75, ge=0, le=1)
+    cltv_max_months: float = Field(60, gt=0)
+    csm_responsibility: str = "Account Manager"
+    ttv_utilisation: float = Field(0.5, gt=0, le=1)
+    expansion_window_days: int = Field(365, ge=1)
+    coverage_days: int = Field(90, ge=1)
+
+
+class WritebackFields(_Section):
+    """Names of the account fields health is written to; None skips a field."""
+
+    score: str | None = "u_health_score"
+    band: str | None = "u_health_band"
+    trend: str | None = "u_health_trend"
+    nps: str | None = "u_nps"
+    reason: str | None = "u_health_reason"
+    updated: str | None = "u_health_updated"
+
+
+class WritebackSettings(_Section):
+    """Write-back of health scores onto customer_account."""
+
+    enabled: bool = True
+    fields: WritebackFields = WritebackFields()
+    batch_threshold: int = Field(20, ge=1)
+    batch_size: int = Field(50, ge=1, le=500)
+    history: bool = False
+
+
+class DaemonSettings(_Section):
+    """Schedules and the operator endpoint."""
+
+    sync_interval_seconds: int = Field(900, ge=1)
+    reconcile_interval_seconds: int = Field(86400, ge=1)
+    http: str = "127.0.0.1:9464"
+    max_staleness_seconds: int = Field(3600, ge=1)
+    max_failures: int = Field(5, ge=1)
+    failure_window_seconds: int = Field(3600, ge=1)
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+
+class Settings(_Section):
+    """The whole csm-sync configuration."""
+
+    instance: InstanceSettings
+    store: StoreSettings = StoreSettings()
+    mappings: Path = Path("mappings")
+    sync: SyncSettings = SyncSettings()
+    kpi: KpiSettings = KpiSettings()
+    writeback: WritebackSettings = WritebackSettings()
+    daemon: DaemonSettings = DaemonSettings()
+    logging: LoggingSettings = LoggingSettings()
+    # Folder the config was read from; relative paths resolve against it.
+    base_dir: Annotated[Path, Field(exclude=True)] = Path(".")
+
+    @property
+    def mappings_dir(self) -> Path:
+        return self.mappings if self.mappings.is_absolute() else self.base_dir / self.mappings
+
+
+def resolve_config_path(explicit: str | os.PathLike[str] | None) -> Path:
+    """Pick the config path: the flag, else ``$CSM_SYNC_CONFIG``, else ``./config.yaml``."""
+    if explicit:
+        return Path(explicit)
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    return Path(DEFAULT_CONFIG)
+
+
+def interpolate_env(value: Any, *, source: str, problems: list[Problem], key: str = "") -> Any:
+    """Replace ``${VAR}`` (or ``${VAR:-default}``) in every string of a parsed YAML tree."""
+    if isinstance(value, dict):
+        return {
+            k: interpolate_env(v, source=source, problems=problems, key=f"{key}.{k}" if key else str(k))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [
+            interpolate_env(v, source=source, problems=problems, key=f"{key}[{i}]")
+            for i, v in enumerate(value)
+        ]
+    if not isinstance(value, str):
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        problems.append(
+            Problem(source, key, f"environment variable {name} is not set")
+        )
+        return ""
+
+    return _ENV_REF.sub(replace, value)
+
+
+def _problems_from_validation(error: ValidationError, source: str) -> list[Problem]:
+    problems = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "-"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling against config.example.yaml)"
+        elif item["type"] == "missing":
+            message = "required key is missing"
+        problems.append(Problem(source, key, message))
+    return problems
+
+
+def warn_if_world_readable(path: Path) -> None:
+    """Warn when a config file that may hold secrets is readable by others."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if re.search(r"(password|secret)\s*:\s*(?!\s*\$\{)\S", text):
+            warnings.warn(
+                f"{path} holds a secret and is readable by other users; "
+                "run 'chmod 600' on it or use ${ENV} references",
+                stacklevel=2,
+            )
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Load, interpolate and validate the config; raise ConfigError listing every problem."""
+    config_path = resolve_config_path(path)
+    source = str(config_path)
+    if not config_path.is_file():
+        raise ConfigError(
+            Problem(
+                source,
+                "-",
+                "config file not found; pass -c FILE, set CSM_SYNC_CONFIG, or copy "
+                "config.example.yaml to config.yaml",
+            )
+        )
+    try:
+        raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "-"
+        raise ConfigError(Problem(source, where, f"not valid YAML: {exc}")) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(Problem(source, "-", "expected a mapping of settings at the top"))
+
+    warn_if_world_readable(config_path)
+    problems: list[Problem] = []
+    data = interpolate_env(raw, source=source, problems=problems)
+    data["base_dir"] = config_path.resolve().parent
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_problems_from_validation(exc, source))
+        raise ConfigError(problems) from None
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def settings_from_dict(data: dict[str, Any], *, base_dir: Path | None = None) -> Settings:
+    """Validate settings built in code (the demo, tests); same rules as a file."""
+    payload = dict(data)
+    payload["base_dir"] = base_dir or Path(".")
+    try:
+        return Settings.model_validate(payload)
+    except ValidationError as exc:
+        raise ConfigError(_problems_from_validation(exc, "<settings>")) from None

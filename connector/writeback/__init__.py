@@ -1,0 +1,1 @@
+"""writeback package."""
