@@ -171,6 +171,9 @@ class WritebackSettings(_Section):
     """Write-back of health scores onto customer_account."""
 
     enabled: bool = True
+    # Only customer_account passes the write-back guard; kept as a key so a
+    # config naming another table is refused with a clear message.
+    table: str = "customer_account"
     fields: WritebackFields = WritebackFields()
     batch_threshold: int = Field(20, ge=1)
     batch_size: int = Field(50, ge=1, le=500)
