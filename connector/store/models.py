@@ -33,7 +33,8 @@ class SyncedRecord(SQLModel):
     sys_created_on: datetime | None = None
     sys_updated_on: datetime | None = Field(default=None, index=True)
     deleted_at: datetime | None = Field(default=None, index=True)
-    extra: dict | None = Field(default=None, sa_column=Column(JSON))
+    # sa_type, not sa_column: a Column object cannot be shared by every table.
+    extra: dict | None = Field(default=None, sa_type=JSON)
 
 
 class Account(SyncedRecord, table=True):
