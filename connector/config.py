@@ -186,6 +186,8 @@ class DaemonSettings(_Section):
     sync_interval_seconds: int = Field(900, ge=1)
     reconcile_interval_seconds: int = Field(86400, ge=1)
     http: str = "127.0.0.1:9464"
+    # The endpoint has no auth; a non-loopback address must be asked for on purpose.
+    http_allow_remote: bool = False
     max_staleness_seconds: int = Field(3600, ge=1)
     max_failures: int = Field(5, ge=1)
     failure_window_seconds: int = Field(3600, ge=1)
