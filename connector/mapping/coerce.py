@@ -1,0 +1,131 @@
+"""Turn Table API strings into typed values, by the mapping's declared type.
+
+Every value arrives as a string and ``""`` means empty (C07): ``'false'`` is
+False, ``''`` is NULL (never 0), money is :class:`~decimal.Decimal`, a duration is
+seconds since the 1970 epoch form, a date-time is the UTC ``value`` (never a
+display value, C04), a reference is a sys_id (C06). A value that does not fit its
+type raises :class:`CoercionError`; the caller quarantines the row.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from connector.servicenow.values import (
+    normalize_reference,
+    parse_datetime_utc,
+    parse_duration,
+)
+
+_INTEGER = re.compile(r"^[+-]?\d+$")
+_DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
+
+
+class CoercionError(ValueError):
+    """A value does not fit the type its mapping declares."""
+
+
+def coerce_value(raw: Any, kind: str) -> Any:
+    """Coerce one Table API value to the mapping ``kind``; ``''``/None → None.
+
+    Raises:
+        CoercionError: the value cannot be read as ``kind``.
+    """
+    if kind == "reference":
+        return _reference(raw)
+    if isinstance(raw, dict):
+        # A reference-shaped value where a scalar was expected: use its value.
+        raw = raw.get("value", "")
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str):
+        raw = str(raw)
+    return _PARSERS[kind](raw)
+
+
+def _string(raw: str) -> str:
+    return raw
+
+
+def _integer(raw: str) -> int:
+    if not _INTEGER.match(raw.strip()):
+        raise CoercionError(f"expected an integer, got {raw!r}")
+    return int(raw)
+
+
+def _decimal(raw: str) -> Decimal:
+    if not _DECIMAL.match(raw.strip()):
+        # '2,209,752' is a display value (C07): refuse rather than guess.
+        raise CoercionError(f"expected a decimal number, got {raw!r}")
+    try:
+        return Decimal(raw.strip())
+    except InvalidOperation as exc:
+        raise CoercionError(f"expected a decimal number, got {raw!r}") from exc
+
+
+def _boolean(raw: str) -> bool:
+    value = _BOOLEANS.get(raw.strip().lower())
+    if value is None:
+        raise CoercionError(f"expected 'true' or 'false', got {raw!r}")
+    return value
+
+
+def _datetime(raw: str) -> datetime:
+    try:
+        value = parse_datetime_utc(raw)
+    except ValueError as exc:
+        raise CoercionError(
+            f"expected a UTC date-time 'YYYY-MM-DD HH:MM:SS', got {raw!r}"
+        ) from exc
+    if value is None:
+        raise CoercionError(f"expected a UTC date-time, got {raw!r}")
+    return value
+
+
+def _date(raw: str) -> date:
+    text = raw.strip()
+    if not _DATE.match(text):
+        raise CoercionError(f"expected a date 'YYYY-MM-DD', got {raw!r}")
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise CoercionError(f"expected a date 'YYYY-MM-DD', got {raw!r}") from exc
+
+
+def _duration(raw: str) -> int:
+    try:
+        value = parse_duration(raw)
+    except ValueError as exc:
+        raise CoercionError(
+            f"expected a duration as a 1970 date-time ('1970-01-22 21:46:21'), "
+            f"got {raw!r}"
+        ) from exc
+    if value is None:
+        raise CoercionError(f"expected a duration, got {raw!r}")
+    return int(value)
+
+
+def _reference(raw: Any) -> str | None:
+    reference = normalize_reference(raw)
+    if reference.display_only:
+        # Display text instead of a sys_id (C06): never store a name as a key.
+        raise CoercionError(f"expected a sys_id reference, got display text {raw!r}")
+    return reference.sys_id
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "string": _string,
+    "choice": _string,
+    "integer": _integer,
+    "decimal": _decimal,
+    "boolean": _boolean,
+    "datetime": _datetime,
+    "date": _date,
+    "duration": _duration,
+}

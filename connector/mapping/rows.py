@@ -1,0 +1,140 @@
+"""Map one Table API record to one canonical row, or say why it cannot be.
+
+A :class:`RowMapper` is built once per mapping and run (after the instance's
+dictionary and choice lists are known); it never raises on bad data: a bad value
+or a missing key comes back as :class:`RowProblem` entries and the row is
+quarantined by the caller (the sync goes on).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from connector.errors import MappingError, Problem
+from connector.mapping.coerce import CoercionError, coerce_value
+from connector.mapping.model import Mapping
+
+UNKNOWN_LABEL = "unknown"
+_SYS_ID = re.compile(r"^[0-9A-Za-z_]{1,64}$")
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """Why a record was quarantined: which field, its raw value, the reason."""
+
+    field: str
+    raw_value: str | None
+    reason: str
+
+
+@dataclass
+class MappedRow:
+    """The outcome of mapping one record."""
+
+    sys_id: str
+    row: dict[str, Any] | None
+    problems: list[RowProblem] = field(default_factory=list)
+    unknown_choices: list[tuple[str, str]] = field(default_factory=list)
+
+
+class RowMapper:
+    """Applies one mapping: values maps, coercion, defaults, choice labels, extra."""
+
+    def __init__(
+        self, mapping: Mapping, *, labels: dict[str, dict[str, str]] | None = None
+    ) -> None:
+        """Build a mapper; ``labels`` is column → {choice code: label}."""
+        self.mapping = mapping
+        self.labels = labels or {}
+        self.defaults = _coerce_defaults(mapping)
+
+    def map(self, record: dict[str, Any]) -> MappedRow:
+        """Map one record; ``row`` is None when the record must be quarantined."""
+        key = record.get(self.mapping.key)
+        sys_id = key if isinstance(key, str) else ""
+        result = MappedRow(sys_id=sys_id, row=None)
+        if not sys_id or not _SYS_ID.match(sys_id):
+            result.problems.append(
+                RowProblem(self.mapping.key, _text(key), "missing or malformed key")
+            )
+            return result
+
+        row: dict[str, Any] = {"sys_id": sys_id, "deleted_at": None}
+        for column, source in (
+            ("sys_created_on", "sys_created_on"),
+            ("sys_updated_on", "sys_updated_on"),
+        ):
+            self._put(row, result, column, source, "datetime", record)
+        for column, spec in self.mapping.fields.items():
+            raw = self._mapped_raw(column, record.get(spec.field))
+            self._put(row, result, column, spec.field, spec.type, {spec.field: raw})
+            if row.get(column) is None and column in self.defaults:
+                row[column] = self.defaults[column]
+            if spec.label:
+                row[f"{column}_label"] = self._label(column, row.get(column), result)
+        if self.mapping.extra:
+            row["extra"] = {
+                name: _plain(record.get(name)) for name in self.mapping.extra
+            }
+        if not result.problems:
+            result.row = row
+        return result
+
+    def _mapped_raw(self, column: str, raw: Any) -> Any:
+        table = self.mapping.values.get(column)
+        if table and isinstance(raw, str) and raw in table:
+            return table[raw]
+        return raw
+
+    def _put(
+        self,
+        row: dict[str, Any],
+        result: MappedRow,
+        column: str,
+        source: str,
+        kind: str,
+        record: dict[str, Any],
+    ) -> None:
+        raw = record.get(source)
+        try:
+            row[column] = coerce_value(raw, kind)
+        except CoercionError as exc:
+            result.problems.append(RowProblem(source, _text(raw), str(exc)))
+
+    def _label(self, column: str, code: Any, result: MappedRow) -> str | None:
+        if code is None:
+            return None
+        label = self.labels.get(column, {}).get(str(code))
+        if label is None:
+            # Codes differ per instance (C08): keep the row and its raw code.
+            result.unknown_choices.append((column, str(code)))
+            return UNKNOWN_LABEL
+        return label
+
+
+def _coerce_defaults(mapping: Mapping) -> dict[str, Any]:
+    defaults, problems = {}, []
+    for column, value in mapping.defaults.items():
+        kind = mapping.fields[column].type
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        try:
+            defaults[column] = coerce_value(text, kind)
+        except CoercionError as exc:
+            problems.append(Problem(str(mapping.path), f"defaults.{column}", str(exc)))
+    if problems:
+        raise MappingError(problems)
+    return defaults
+
+
+def _text(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    return raw if isinstance(raw, str) else repr(raw)
+
+
+def _plain(raw: Any) -> Any:
+    if isinstance(raw, dict):
+        return raw.get("value", raw.get("display_value"))
+    return raw

@@ -1,0 +1,172 @@
+"""Open the local store: engine, per-connection settings, migrations, one writer.
+
+SQLite (the default) runs in WAL mode with a busy timeout on every connection and
+starts every transaction with ``BEGIN IMMEDIATE``: a deferred transaction that
+reads and then writes fails at once with "database is locked" when another
+connection committed in between, whatever the busy timeout (case C19). Writes
+inside one process also go through :attr:`Store.write_lock` so worker threads
+queue in Python instead of inside SQLite. PostgreSQL sessions run in UTC.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
+
+from connector.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+_SQLITE_LOCKS: dict[str, threading.Lock] = {}
+_SQLITE_LOCKS_GUARD = threading.Lock()
+
+
+@dataclass
+class Store:
+    """An opened store: the engine and the lock every writer takes."""
+
+    url: str
+    engine: Engine
+    write_lock: threading.Lock | contextlib.nullcontext = field(
+        default_factory=contextlib.nullcontext
+    )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction, holding the writer lock (never across HTTP calls)."""
+        with self.write_lock, self.engine.begin() as conn:
+            yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def create_store_engine(url: str) -> Engine:
+    """An engine for ``sqlite:///PATH`` or ``postgresql+psycopg://...``."""
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            connect_args={
+                "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+                "check_same_thread": False,
+            },
+        )
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(
+        url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"}
+    )
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        # Let SQLAlchemy's "begin" event below decide how transactions start.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _writer_lock(url: str) -> threading.Lock:
+    with _SQLITE_LOCKS_GUARD:
+        return _SQLITE_LOCKS.setdefault(url, threading.Lock())
+
+
+def import_all_models() -> None:
+    """Import every module that declares tables, so ``SQLModel.metadata`` is whole."""
+    import importlib
+
+    import connector.store.models
+    import connector.store.state  # noqa: F401
+
+    for optional in ("connector.kpi.models", "connector.writeback.models"):
+        with contextlib.suppress(ModuleNotFoundError):
+            importlib.import_module(optional)
+
+
+def open_store(url: str, *, migrate: bool = True) -> Store:
+    """Open the store at ``url`` and bring its schema to the latest migration.
+
+    Raises:
+        StoreError: the database cannot be reached or migrated.
+    """
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if str(path) not in ("", ":memory:"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_store_engine(url)
+    lock = (
+        _writer_lock(url)
+        if engine.dialect.name == "sqlite"
+        else contextlib.nullcontext()
+    )
+    store = Store(url=url, engine=engine, write_lock=lock)
+    if migrate:
+        try:
+            upgrade_to_head(store)
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            raise StoreError(
+                f"Cannot open the store {_redact(url)}: {exc.__class__.__name__}: "
+                f"{str(exc).splitlines()[0]}"
+            ) from exc
+    return store
+
+
+def upgrade_to_head(store: Store) -> None:
+    """Run ``alembic upgrade head`` on the store (serialised by the writer lock)."""
+    from alembic import command
+
+    import_all_models()
+    if not any((MIGRATIONS_DIR / "versions").glob("*.py")):
+        # TODO: remove once the initial revision is generated (issue 3).
+        from sqlmodel import SQLModel
+
+        with store.write_lock:
+            SQLModel.metadata.create_all(store.engine)
+        return
+    with store.write_lock, store.engine.connect() as conn:
+        config = alembic_config(store.url)
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+        conn.commit()
+
+
+def alembic_config(url: str):  # type: ignore[no-untyped-def]
+    """An Alembic config pointing at our migrations and the given database."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    head, sep, tail = url.partition("@")
+    if not sep or "://" not in head:
+        return url
+    scheme, _, userinfo = head.partition("://")
+    return f"{scheme}://{userinfo.split(':')[0]}:***@{tail}"
