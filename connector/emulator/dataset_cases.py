@@ -1,0 +1,358 @@
+"""Cases with their state history (sys_audit), interactions and their links.
+
+Low-health accounts open more cases, of higher priority, that wait on the
+customer and get reopened more often, so first-contact resolution and support
+burden computed from these rows track the hidden health.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from connector.emulator.dataset_people import Account
+from connector.emulator.dataset_support import DAY, HOUR, World, poisson
+
+_CASE = "sn_customerservice_case"
+_TIER_CASES = {"strategic": 1.5, "valued": 1.15, "tactical": 0.9, "other": 0.7}
+_RESOLVE_HOURS = (6.0, 20.0, 60.0, 100.0)
+_SLA_HOURS = (8, 24, 72, 120)
+_CHANNELS = ("web", "email", "phone", "chat", "social")
+_CHANNEL_WEIGHTS = (0.35, 0.28, 0.2, 0.14, 0.03)
+_INTERACTION_TYPE = {
+    "web": "messaging",
+    "email": "email",
+    "phone": "phone",
+    "chat": "chat",
+    "social": "messaging",
+}
+_SUBJECTS = (
+    "Login fails after password reset",
+    "Report export times out",
+    "Cannot attach files to records",
+    "Dashboard shows stale data",
+    "Integration sync errors since upgrade",
+    "Need help configuring SSO",
+    "Licence count looks wrong",
+    "Slow page loads in the afternoon",
+    "Question about data retention",
+    "Request: bulk update of users",
+    "Email notifications not delivered",
+    "Mobile app crashes on start",
+    "API returns 500 for large payloads",
+    "How to set up approval rules",
+    "Feature request: custom fields on forms",
+    "Scheduled job did not run",
+)
+_RESOLUTIONS = (
+    "Solved (Permanently)",
+    "Solved (Work Around)",
+    "Solved Remotely (Permanently)",
+    "Not Solved (Not Reproducible)",
+    "Closed/Resolved by Caller",
+)
+_OUTREACH = (
+    "Quarterly business review",
+    "Adoption check-in",
+    "Renewal discussion",
+    "Onboarding follow-up",
+    "Executive sponsor call",
+)
+_AUTO_CLOSE_RATE = 250
+_FIX_RATE = 400
+
+Event = tuple[int, str, str, str]  # (time, old state, new state, user_name)
+SurveyHook = Callable[[Account, str, str, int, float], None]
+
+
+class Cases:
+    """Writes cases, sys_audit state rows, interactions and related records."""
+
+    def __init__(self, world: World, on_closed: SurveyHook) -> None:
+        self.w = world
+        self.on_closed = on_closed
+        # A one-off fix script touched every recent case in one go (a burst).
+        self.fix_time = (world.last_day - 45) * DAY + 14 * HOUR + 30 * 60
+
+    def run(self, account: Account) -> None:
+        """All cases of the account while it is a customer, plus CSM outreach."""
+        w, rng = self.w, self.w.rng
+        first, last = account.start_day, w.last_day
+        if account.churn_day is not None:
+            last = min(last, account.churn_day + 30)
+        years = max(0, last - first) / 365.0
+        rate = 12.0 * (0.45 + 1.1 * (1.0 - account.h)) * _TIER_CASES[account.tier]
+        days = sorted(
+            w.weekday_day(first, last) for _ in range(poisson(rng, rate * years))
+        )
+        for day in days:
+            self._case(account, w.work_time(day))
+        self._outreach(account, first, last, years)
+
+    def _case(self, account: Account, opened: int) -> None:
+        w, rng, h = self.w, self.w.rng, account.h
+        if opened > w.end:
+            return
+        contact = rng.choice(account.contacts)
+        agent = account.agent if rng.random() < 0.5 else rng.choice(w.agents)
+        priority = rng.choices(
+            (1, 2, 3, 4), (0.03 + 0.12 * (1 - h), 0.1 + 0.18 * (1 - h), 0.45, 0.35)
+        )[0]
+        channel = rng.choices(_CHANNELS, _CHANNEL_WEIGHTS)[0]
+        case_id = w.sink.new_id()
+        events, flags = self._history(account, opened, priority, contact[1], agent[1])
+        applied = [e for e in events if e[0] <= w.end]
+        state = applied[-1][2] if applied else "1"
+        self._write_case(
+            account, case_id, opened, priority, channel, contact, agent, applied, state
+        )
+        self._write_audit(case_id, applied)
+        self._case_interactions(
+            account, case_id, opened, channel, contact, agent, applied
+        )
+        if state == "3":
+            quality = 0.1 * flags
+            self.on_closed(account, case_id, contact[0], applied[-1][0], quality)
+
+    def _history(
+        self, account: Account, opened: int, priority: int, customer: str, agent: str
+    ) -> tuple[list[Event], int]:
+        """State changes of one case; returns them and a count of bad signs."""
+        rng, h = self.w.rng, account.h
+        assigned = opened + 60 + int(rng.expovariate(1 / 2400))
+        events: list[Event] = [(assigned, "1", "10", agent)]
+        if rng.random() < 0.04:
+            cancel = assigned + int(rng.expovariate(1 / DAY))
+            return [*events, (cancel, "10", "7", agent)], 0
+        work = _RESOLVE_HOURS[priority - 1] * HOUR * rng.lognormvariate(0, 0.7)
+        work = int(work * (1.35 - 0.7 * h)) + 300
+        bad, resolved = 0, assigned + work
+        if rng.random() < 0.12 + 0.4 * (1 - h):
+            asked = assigned + int(work * rng.uniform(0.2, 0.6))
+            back = asked + 600 + int(rng.expovariate(1 / (1.2 * DAY)))
+            events += [(asked, "10", "18", agent), (back, "18", "10", customer)]
+            resolved += back - asked
+            bad += 1
+        events.append((resolved, "10", "6", agent))
+        if rng.random() < 0.03 + 0.22 * (1 - h):
+            reopened = resolved + int(rng.uniform(0.2, 4.5) * DAY)
+            resolved = reopened + int(work * rng.uniform(0.3, 1.0))
+            events += [(reopened, "6", "10", customer), (resolved, "10", "6", agent)]
+            bad += 2
+        events.append(self._closing(resolved, customer))
+        return events, bad
+
+    def _closing(self, resolved: int, customer: str) -> Event:
+        """Customer accepts, or the nightly auto-close job closes it after 5 days."""
+        rng = self.w.rng
+        if rng.random() < 0.55:
+            accept = resolved + min(int(rng.expovariate(1 / (0.8 * DAY))), 4 * DAY)
+            return accept, "6", "3", customer
+        night = (resolved // DAY + 6) * DAY + 2 * HOUR
+        return self.w.bursts.at(night, _AUTO_CLOSE_RATE), "6", "3", "system"
+
+    def _write_case(
+        self,
+        account: Account,
+        case_id: str,
+        opened: int,
+        priority: int,
+        channel: str,
+        contact: tuple[str, str],
+        agent: tuple[str, str],
+        applied: list[Event],
+        state: str,
+    ) -> None:
+        w, rng = self.w, self.w.rng
+        resolved = next((e[0] for e in reversed(applied) if e[2] == "6"), None)
+        if state not in ("6", "3"):
+            resolved = None
+        closed = applied[-1][0] if state in ("3", "7") else None
+        updated, by = (
+            (applied[-1][0], applied[-1][3]) if applied else (opened, agent[1])
+        )
+        mods = len(applied) + rng.randrange(4)
+        if opened < self.fix_time <= w.end and updated < self.fix_time:
+            updated, by = w.bursts.at(self.fix_time, _FIX_RATE), "admin"
+            mods += 1
+        sla_end = resolved if resolved is not None else w.end
+        made_sla = sla_end - opened <= _SLA_HOURS[priority - 1] * HOUR
+        reassigned = (
+            0
+            if state == "1" or rng.random() < 0.5 + 0.35 * account.h
+            else (1 + int(rng.expovariate(1.5)))
+        )
+        w.sink.add(
+            _CASE,
+            case_id,
+            (w.stamp(opened), w.stamp(updated)),
+            (contact[1] if channel in ("web", "email") else agent[1], by),
+            mods,
+            {
+                "short_description": rng.choice(_SUBJECTS),
+                "state": state,
+                "active": "false" if state in ("3", "7") else "true",
+                "priority": str(priority),
+                "opened_at": w.stamp(opened),
+                "closed_at": w.stamp(closed) if closed else "",
+                "resolved_at": w.stamp(resolved) if resolved else "",
+                "assigned_to": agent[0] if applied else "",
+                "reassignment_count": str(reassigned),
+                "made_sla": "true" if made_sla else "false",
+                "escalation": self._escalation(account, priority, made_sla),
+                "business_duration": self._business(opened, resolved),
+                "contact_type": channel,
+                "sys_class_name": _CASE,
+                "account": account.sys_id,
+                "contact": contact[0],
+                "product": rng.choice(account.products) if account.products else "",
+                "category": rng.choices(("0", "1", "2"), (0.3, 0.6, 0.1))[0],
+                "resolution_code": rng.choice(_RESOLUTIONS) if resolved else "",
+            },
+        )
+
+    def _escalation(self, account: Account, priority: int, made_sla: bool) -> str:
+        if not made_sla:
+            return "3" if priority <= 2 else "1"
+        if priority <= 2 and self.w.rng.random() < 0.4 * (1 - account.h):
+            return "2"
+        return "0"
+
+    def _business(self, opened: int, resolved: int | None) -> str:
+        """Business-hours duration: roughly 9 of every 24 calendar hours."""
+        if resolved is None:
+            return ""
+        return self.w.clock.duration((resolved - opened) * 9 // 24)
+
+    def _write_audit(self, case_id: str, applied: list[Event]) -> None:
+        """One sys_audit row per state change, stamped at the change."""
+        w = self.w
+        for checkpoint, (ts, old, new, user) in enumerate(applied, start=1):
+            stamp = w.stamp(ts)
+            w.sink.add(
+                "sys_audit",
+                w.sink.new_id(),
+                (stamp, stamp),
+                (user, user),
+                0,
+                {
+                    "tablename": _CASE,
+                    "documentkey": case_id,
+                    "fieldname": "state",
+                    "oldvalue": old,
+                    "newvalue": new,
+                    "user": user,
+                    "record_checkpoint": str(checkpoint),
+                },
+            )
+
+    def _case_interactions(
+        self,
+        account: Account,
+        case_id: str,
+        opened: int,
+        channel: str,
+        contact: tuple[str, str],
+        agent: tuple[str, str],
+        applied: list[Event],
+    ) -> None:
+        """The contact that opened the case, and follow-ups while it was open."""
+        w, rng = self.w, self.w.rng
+        first = opened - rng.randint(60, 900)
+        times = [first]
+        resolved = next((e[0] for e in applied if e[2] == "6"), w.end)
+        if rng.random() < 0.12 + 0.3 * (1 - account.h):
+            extra = 1 + (rng.random() < 0.3)
+            times += sorted(
+                rng.randint(opened, max(opened, resolved)) for _ in range(extra)
+            )
+        kind = _INTERACTION_TYPE[channel]
+        for i, ts in enumerate(times):
+            if ts > w.end:
+                break
+            if i:
+                kind = rng.choice(("phone", "email", "chat"))
+            inter = self._interaction(
+                account,
+                contact,
+                agent,
+                ts,
+                kind,
+                "inbound",
+                "Customer contact about a case",
+            )
+            linked = max(ts, opened)
+            if linked <= w.end:
+                self._link(inter, case_id, linked, agent[1])
+
+    def _interaction(
+        self,
+        account: Account,
+        contact: tuple[str, str],
+        agent: tuple[str, str],
+        opened: int,
+        kind: str,
+        direction: str,
+        subject: str,
+    ) -> str:
+        w, rng = self.w, self.w.rng
+        closed = opened + rng.randint(120, 1800 if kind != "email" else 4 * HOUR)
+        state = "closed_complete"
+        if kind in ("chat", "phone") and rng.random() < 0.04:
+            state = "closed_abandoned"
+        if closed > w.end:
+            state, closed = "work_in_progress", 0
+        sys_id = w.sink.new_id()
+        w.sink.add(
+            "interaction",
+            sys_id,
+            (w.stamp(opened), w.stamp(closed or opened)),
+            (agent[1], agent[1]),
+            2 if closed else 0,
+            {
+                "type": kind,
+                "state": state,
+                "account": account.sys_id,
+                "contact": contact[0],
+                "opened_at": w.stamp(opened),
+                "closed_at": w.stamp(closed) if closed else "",
+                "assigned_to": agent[0],
+                "direction": direction,
+                "short_description": subject,
+            },
+        )
+        return sys_id
+
+    def _link(self, interaction: str, case_id: str, ts: int, user: str) -> None:
+        stamp = self.w.stamp(ts)
+        self.w.sink.add(
+            "interaction_related_record",
+            self.w.sink.new_id(),
+            (stamp, stamp),
+            (user, user),
+            0,
+            {
+                "interaction": interaction,
+                "document_table": _CASE,
+                "document_id": case_id,
+                "task": case_id,
+                "type": "task",
+            },
+        )
+
+    def _outreach(self, account: Account, first: int, last: int, years: float) -> None:
+        """Outbound CSM touches; engaged (healthy) accounts take more of them."""
+        w, rng = self.w, self.w.rng
+        if account.churn_day is not None:
+            last = min(last, account.churn_day)
+        for _ in range(poisson(rng, (1.5 + 5.0 * account.h) * years)):
+            ts = w.work_time(w.weekday_day(first, last))
+            if ts <= w.end:
+                self._interaction(
+                    account,
+                    rng.choice(account.contacts),
+                    account.csm,
+                    ts,
+                    rng.choice(("phone", "email")),
+                    "outbound",
+                    rng.choice(_OUTREACH),
+                )
