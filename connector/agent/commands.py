@@ -1,5 +1,75 @@
-"""CLI commands of the agent role (registered on the shared app)."""
+"""CLI commands of the agent role: ``run`` (the daemon) and ``demo``."""
 
 from __future__ import annotations
 
-from connector.cli import app  # noqa: F401
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from connector.cli import ConfigOption, app, handles_errors
+from connector.config import load_settings
+from connector.logs import settings_secrets, setup_logging
+
+LogFormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--log-format",
+        help="Log lines as 'text' (default) or 'json'; overrides logging.format.",
+        show_default=False,
+    ),
+]
+
+
+def _log_format(value: str | None, configured: str) -> Literal["text", "json"]:
+    chosen = (value or configured).lower()
+    if chosen not in ("text", "json"):
+        raise typer.BadParameter(
+            f"expected 'text' or 'json', got {value!r}", param_hint="--log-format"
+        )
+    return chosen  # type: ignore[return-value]
+
+
+@app.command("run")
+@handles_errors
+def run_command(
+    config: ConfigOption = None, log_format: LogFormatOption = None
+) -> None:
+    """Run the agent: scheduled syncs, KPIs, write-back, /healthz and /metrics.
+
+    SIGINT or SIGTERM finishes the page in hand and exits 0; too many failures
+    within daemon.failure_window_seconds exit 1.
+    """
+    from connector.agent.daemon import Daemon
+
+    settings = load_settings(config)
+    setup_logging(
+        level=settings.logging.level,
+        fmt=_log_format(log_format, settings.logging.format),
+        secrets=settings_secrets(settings),
+    )
+    raise typer.Exit(Daemon(settings).run())
+
+
+@app.command("demo")
+@handles_errors
+def demo_command(
+    accounts: Annotated[
+        int,
+        typer.Option("--accounts", min=5, help="Accounts in the emulated instance."),
+    ] = 200,
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where the demo config, store and report go.")
+    ] = Path("csm-demo"),
+    serve: Annotated[
+        bool,
+        typer.Option("--serve", help="Keep the emulator running until Ctrl-C."),
+    ] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Dataset seed.")] = 7,
+    log_format: LogFormatOption = None,
+) -> None:
+    """Run the whole job against a bundled emulated instance: no config, no network."""
+    from connector.agent.demo import run_demo
+
+    setup_logging(level="WARNING", fmt=_log_format(log_format, "text"))
+    run_demo(accounts=accounts, directory=directory, serve=serve, seed=seed)

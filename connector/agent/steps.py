@@ -1,0 +1,157 @@
+"""The work the daemon schedules, as calls into the sync, KPI and write-back roles.
+
+Each function opens what it needs and returns plain figures for the metrics, so
+the scheduler code knows nothing about stores, mappings or HTTP.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from connector.agent.metrics import AgentMetrics
+from connector.config import Settings
+from connector.errors import WriteBackError
+from connector.store.engine import open_store
+from connector.store.state import SyncRun, SyncState
+
+log = logging.getLogger(__name__)
+
+ROW_OUTCOMES = ("inserted", "updated", "deleted", "quarantined")
+
+
+def prepare_store(settings: Settings) -> None:
+    """Open the store once at start: migrations run, a bad URL fails fast."""
+    open_store(settings.store.url).dispose()
+
+
+def store_is_empty(settings: Settings) -> bool:
+    """True when no mapping has a stored cursor yet (a first start)."""
+    store = open_store(settings.store.url)
+    try:
+        with Session(store.engine) as session:
+            count = session.exec(
+                select(func.count())
+                .select_from(SyncState)
+                .where(SyncState.cursor_ts.is_not(None))
+            ).one()
+        return int(count[0] if isinstance(count, tuple | list) else count) == 0
+    finally:
+        store.dispose()
+
+
+def sync(settings: Settings, *, stop_event: threading.Event) -> list[Any]:
+    """A backfill on an empty store, else one incremental pass over every mapping."""
+    from connector.sync import run_backfill, run_incremental
+
+    if store_is_empty(settings):
+        log.info("The store is empty: starting with a backfill")
+        return list(run_backfill(settings, stop_event=stop_event))
+    return list(run_incremental(settings, stop_event=stop_event))
+
+
+def reconcile(settings: Settings, *, stop_event: threading.Event) -> list[Any]:
+    """Key reconciliation over every mapping (deletes that left no audit row)."""
+    from connector.sync import run_reconcile
+
+    return list(run_reconcile(settings, stop_event=stop_event))
+
+
+def compute_kpis(settings: Settings, *, as_of: date) -> None:
+    """Compute today's KPIs and store them as a snapshot."""
+    from connector.kpi import compute_kpis as compute
+    from connector.kpi import store_snapshot
+
+    store = open_store(settings.store.url)
+    try:
+        result = compute(store.engine, settings.kpi, as_of=as_of)
+        store_snapshot(store.engine, result)
+    finally:
+        store.dispose()
+
+
+def writeback(settings: Settings) -> dict[str, int]:
+    """Push health onto the accounts; return field writes by outcome.
+
+    Raises:
+        WriteBackError: Some writes failed (they are retried by the next run).
+    """
+    from connector.writeback.runner import run_writeback
+
+    result = run_writeback(settings)
+    outcomes = {
+        "written": result.written,
+        "failed": result.failed,
+        "unchanged_accounts": max(result.accounts - result.sent_accounts, 0),
+    }
+    if result.failed:
+        # Metrics first, so the failed count shows even though the step fails.
+        raise PartialWriteback(outcomes, result.failed)
+    return outcomes
+
+
+class PartialWriteback(WriteBackError):
+    """Some fields failed; ``outcomes`` still counts what was written."""
+
+    def __init__(self, outcomes: dict[str, int], failed: int) -> None:
+        self.outcomes = outcomes
+        super().__init__(
+            f"{failed} write-back field(s) failed; see the write-back log "
+            "(csm-sync writeback --dry-run shows what is pending)"
+        )
+
+
+def export_sync_metrics(
+    settings: Settings,
+    results: Sequence[Any],
+    metrics: AgentMetrics,
+    *,
+    now: datetime,
+) -> None:
+    """Add row counts from run results and refresh the per-table lag gauges."""
+    for result in results:
+        table = _field(result, "source_table", "table", "mapping") or "unknown"
+        metrics.add_rows(
+            str(table),
+            {
+                name: int(_field(result, f"rows_{name}", name) or 0)
+                for name in ROW_OUTCOMES
+            },
+        )
+        retries = int(_field(result, "retries") or 0)
+        if retries:
+            metrics.retries.inc(retries)
+    for table, seconds in table_lags(settings, now=now):
+        metrics.set_lag(table, seconds)
+
+
+def table_lags(settings: Settings, *, now: datetime) -> Iterable[tuple[str, float]]:
+    """Seconds between ``now`` and the window end of each table's last good run."""
+    store = open_store(settings.store.url)
+    try:
+        with Session(store.engine) as session:
+            rows = session.exec(
+                select(SyncRun.source_table, func.max(SyncRun.window_end))
+                .where(SyncRun.outcome == "ok", SyncRun.window_end.is_not(None))
+                .where(SyncRun.mode.in_(("incremental", "backfill")))
+                .group_by(SyncRun.source_table)
+            ).all()
+    finally:
+        store.dispose()
+    for table, window_end in rows:
+        end = window_end if window_end.tzinfo else window_end.replace(tzinfo=UTC)
+        yield table, (now - end).total_seconds()
+
+
+def _field(obj: Any, *names: str) -> Any:
+    for name in names:
+        value = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+        if value is not None:
+            return value
+    return None
