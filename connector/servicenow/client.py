@@ -1,0 +1,582 @@
+"""Table API client: pysnow underneath, every response checked, retries by policy.
+
+pysnow builds the URLs and parameters and sends each request through our own
+``requests.Session`` (auth, TLS, one cookie jar per client). Its response parsing
+is not used: it cannot tell an HTML page from truncated JSON (both surface as a bare
+``JSONDecodeError``), it reports a 200 carrying an ``error`` envelope as
+``MissingResult`` without the instance's message, and it hides the status and
+headers we need (``Date``, ``X-Total-Count``, ``Retry-After``). A session response
+hook hands us the raw response instead, which :mod:`responses` checks.
+
+One client = one session; give each worker thread its own via :meth:`clone`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import pysnow
+import requests
+
+from connector import __version__
+from connector.config import InstanceSettings
+from connector.errors import (
+    AuthError,
+    InstanceError,
+    InvalidTableError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from connector.servicenow.auth import Authenticator, build_authenticator
+from connector.servicenow.metrics import ClientMetrics
+from connector.servicenow.models import (
+    BatchItem,
+    BatchResponse,
+    BatchResult,
+    FieldInfo,
+    Page,
+)
+from connector.servicenow.pager import KeyPager
+from connector.servicenow.query import Q
+from connector.servicenow.responses import (
+    CheckedResponse,
+    Context,
+    UnauthorizedResponse,
+    check_response,
+    error_for_transport,
+)
+from connector.servicenow.retry import RetryPolicy, is_not_executed, is_retriable
+from connector.servicenow.values import normalize_reference, unwrap
+
+logger = logging.getLogger(__name__)
+
+DICTIONARY_FIELDS = ("name", "element", "internal_type", "reference", "max_length")
+METADATA_PAGE_SIZE = 1000
+
+
+class ServiceNowClient:
+    """A Table API client for one instance; not shared between threads."""
+
+    def __init__(
+        self,
+        settings: InstanceSettings,
+        *,
+        metrics: ClientMetrics | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        authenticator: Authenticator | None = None,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics or ClientMetrics()
+        self._sleep = sleep
+        self._session = self._new_session()
+        self._auth = authenticator or build_authenticator(
+            settings, session=self._new_session(), metrics=self.metrics
+        )
+        self._session.auth = self._auth
+        self._session.hooks["response"].append(self._capture)
+        self._last_response: requests.Response | None = None
+        parts = urlsplit(settings.url)
+        self._snow = pysnow.Client(
+            host=parts.netloc + parts.path,
+            use_ssl=parts.scheme == "https",
+            session=self._session,
+        )
+        self._session.headers["User-Agent"] = f"csm-sync/{__version__} (pysnow)"
+        self._retry = RetryPolicy(settings, metrics=self.metrics, sleep=sleep)
+        self._dictionaries: dict[str, dict[str, FieldInfo]] = {}
+        self._chains: dict[str, list[str]] = {}
+        self._warn_if_unverified()
+
+    def __repr__(self) -> str:
+        return f"<ServiceNowClient {self.settings.url} auth={self._auth.method}>"
+
+    def __enter__(self) -> ServiceNowClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def clone(self) -> ServiceNowClient:
+        """A new client (own session) sharing settings, metrics and tokens."""
+        return ServiceNowClient(
+            self.settings,
+            metrics=self.metrics,
+            sleep=self._sleep,
+            authenticator=self._auth,
+        )
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self._session.close()
+
+    # --- reads ---------------------------------------------------------------
+
+    def get_page(
+        self,
+        table: str,
+        *,
+        query: str,
+        fields: Sequence[str] | None,
+        limit: int,
+        offset: int = 0,
+        count: bool = False,
+        display_value: str = "false",
+    ) -> Page:
+        """One list GET; ``count`` asks for ``X-Total-Count`` (costs a count(*))."""
+        params: dict[str, str | None] = {
+            "sysparm_display_value": display_value,
+            "sysparm_exclude_reference_link": "true",
+            "sysparm_suppress_pagination_header": "true",
+            "sysparm_no_count": None if count else "true",
+            "sysparm_fields": ",".join(fields) if fields else None,
+            "sysparm_view": None,
+        }
+
+        def send(resource: Any) -> None:
+            resource.get(query=query, limit=limit, offset=offset, fields=[])
+
+        checked = self._call(
+            "GET", f"/table/{table}", params, send, Context("reading", table, "")
+        )
+        rows = _result(checked, list, table)
+        logger.debug("Read %d rows from %r (offset %d)", len(rows), table, offset)
+        return Page(
+            rows=rows,
+            total=_total(checked.headers) if count else None,
+            server_time=_date_header(checked.headers),
+            headers=checked.headers,
+        )
+
+    def get_record(
+        self, table: str, sys_id: str, *, fields: Sequence[str] | None = None
+    ) -> dict[str, Any] | None:
+        """One record by sys_id, or None when missing or hidden by an ACL (404)."""
+        params = self._record_params(fields)
+        try:
+            checked = self._call(
+                "GET",
+                f"/table/{table}",
+                params,
+                lambda r: r.request("GET", path_append=f"/{sys_id}"),
+                Context("reading a record of", table, ""),
+            )
+        except NotFoundError:
+            return None
+        return _result(checked, dict, table)
+
+    def server_time(self, table: str = "sys_user") -> datetime:
+        """The instance's clock (UTC, whole seconds) from a cheap request's ``Date``.
+
+        Window upper bounds come from here, never from the local clock (skew).
+        """
+        page = self.get_page(table, query="", fields=["sys_id"], limit=1)
+        if page.server_time is None:
+            raise InstanceError(
+                f"Reading {table!r} returned no Date header, so the instance's "
+                "clock is unknown. Check for a proxy stripping headers."
+            )
+        return page.server_time
+
+    # --- writes --------------------------------------------------------------
+
+    def create(self, table: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST a record; retried only on 429 (a re-POST could duplicate it)."""
+        checked = self._call(
+            "POST",
+            f"/table/{table}",
+            self._record_params(None),
+            lambda r: r.create(dict(body)),
+            Context("creating a record in", table, ""),
+            retry_on=is_not_executed,
+        )
+        return _result(checked, dict, table)
+
+    def patch(self, table: str, sys_id: str, body: Mapping[str, str]) -> dict[str, Any]:
+        """PATCH fields of one record; returns the record the instance answered."""
+        data = json.dumps(dict(body))
+        checked = self._call(
+            "PATCH",
+            f"/table/{table}",
+            self._record_params(None),
+            lambda r: r.request("PATCH", path_append=f"/{sys_id}", data=data),
+            Context("updating a record of", table, ""),
+        )
+        return _result(checked, dict, table)
+
+    def delete(self, table: str, sys_id: str) -> None:
+        """DELETE one record; a 404 on a retry after a lost answer counts as done."""
+        attempts = 0
+
+        def send(resource: Any) -> None:
+            nonlocal attempts
+            attempts += 1
+            resource.request("DELETE", path_append=f"/{sys_id}")
+
+        try:
+            self._call(
+                "DELETE",
+                f"/table/{table}",
+                {},
+                send,
+                Context("deleting a record of", table, ""),
+            )
+        except NotFoundError:
+            if attempts < 2:
+                raise
+
+    # --- other APIs ------------------------------------------------------------
+
+    def batch(self, items: Sequence[BatchItem]) -> BatchResult:
+        """Run several requests in one Batch API call (``/api/now/v1/batch``)."""
+        payload = {
+            "batch_request_id": uuid.uuid4().hex,
+            "rest_requests": [_batch_request(item) for item in items],
+        }
+        has_post = any(item.method.upper() == "POST" for item in items)
+        data = json.dumps(payload)
+        checked = self._call(
+            "POST",
+            "/v1/batch",
+            {},
+            lambda r: r.request("POST", data=data),
+            Context("sending a batch of", f"{len(items)} requests", ""),
+            retry_on=is_not_executed if has_post else is_retriable,
+        )
+        return _batch_result(checked.payload)
+
+    def stats(
+        self,
+        table: str,
+        *,
+        query: str = "",
+        count: bool = True,
+        group_by: Sequence[str] | None = None,
+        sum_fields: Sequence[str] | None = None,
+        avg_fields: Sequence[str] | None = None,
+        min_fields: Sequence[str] | None = None,
+        max_fields: Sequence[str] | None = None,
+        having: str | None = None,
+        display_value: str = "false",
+    ) -> Any:
+        """Aggregate API: the ``result`` (a dict, or a list of groups with group_by).
+
+        The instance answers 403 when an ACL hides any row of the table (§7.2).
+        """
+        params = {
+            "sysparm_query": query,
+            "sysparm_count": "true" if count else None,
+            "sysparm_group_by": _join(group_by),
+            "sysparm_sum_fields": _join(sum_fields),
+            "sysparm_avg_fields": _join(avg_fields),
+            "sysparm_min_fields": _join(min_fields),
+            "sysparm_max_fields": _join(max_fields),
+            "sysparm_having": having,
+            "sysparm_display_value": display_value,
+            **_PYSNOW_DEFAULTS_OFF,
+        }
+        checked = self._call(
+            "GET",
+            f"/stats/{table}",
+            params,
+            lambda r: r.request("GET"),
+            Context("aggregating", table, ""),
+        )
+        return _result(checked, (dict, list), table)
+
+    # --- metadata --------------------------------------------------------------
+
+    def table_chain(self, table: str) -> list[str]:
+        """``table`` and its ancestors, leaf first (``sys_db_object.super_class``)."""
+        if table not in self._chains:
+            self._chains[table] = self._read_chain(table)
+        return self._chains[table]
+
+    def dictionary(self, table: str) -> dict[str, FieldInfo]:
+        """Every column of ``table`` including inherited ones, cached per client.
+
+        Raises PermissionDeniedError when ``sys_dictionary`` answers with no rows:
+        non-admin users typically get 200 and nothing (TABLE_API §11.2), which must
+        not be mistaken for "the table has no fields".
+        """
+        if table not in self._dictionaries:
+            self._dictionaries[table] = self._read_dictionary(table)
+        return self._dictionaries[table]
+
+    def choices(self, table: str, element: str) -> dict[str, str]:
+        """Choice value -> label for a field, falling back to parent tables (C08)."""
+        for owner in self.table_chain(table):
+            query = Q.and_(Q.eq("name", owner), Q.eq("element", element)).encode()
+            rows = self._read_all("sys_choice", query, ("value", "label", "language"))
+            rows = _prefer_language(rows, "en")
+            if rows:
+                return {str(unwrap(r["value"])): str(unwrap(r["label"])) for r in rows}
+        return {}
+
+    def _read_chain(self, table: str) -> list[str]:
+        chain: list[str] = []
+        current: str | None = table
+        while current and current not in chain:
+            page = self.get_page(
+                "sys_db_object",
+                query=Q.eq("name", current).encode(),
+                fields=["name", "super_class"],
+                limit=1,
+            )
+            if not page.rows:
+                if not chain:
+                    raise InvalidTableError(
+                        f"Table {table!r} is not in sys_db_object. Check the table "
+                        "name in the mapping.",
+                        url="/api/now/table/sys_db_object",
+                    )
+                break
+            chain.append(current)
+            current = self._parent_name(page.rows[0].get("super_class"))
+        return chain
+
+    def _parent_name(self, super_class: Any) -> str | None:
+        parent_id = normalize_reference(super_class).sys_id
+        if not parent_id:
+            return None
+        parent = self.get_record("sys_db_object", parent_id, fields=["name"])
+        return str(parent["name"]) if parent and parent.get("name") else None
+
+    def _read_dictionary(self, table: str) -> dict[str, FieldInfo]:
+        chain = self.table_chain(table)
+        query = Q.and_(Q.in_("name", chain), Q.is_not_empty("element")).encode()
+        rows = self._read_all("sys_dictionary", query, DICTIONARY_FIELDS)
+        if not rows:
+            raise PermissionDeniedError(
+                f"sys_dictionary returned no columns for {table!r}; the integration "
+                "user probably cannot read sys_dictionary. Grant it read access "
+                "(e.g. the personalize_dictionary role).",
+                url="/api/now/table/sys_dictionary",
+            )
+        depth = {name: index for index, name in enumerate(chain)}
+        # Root first, so a child's definition (or override) wins.
+        rows.sort(key=lambda row: -depth.get(str(unwrap(row.get("name"))), 0))
+        return {info.name: info for info in map(_field_info, rows)}
+
+    def _read_all(
+        self, table: str, query: str, fields: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        pager = KeyPager(
+            self, table, base_query=query, fields=fields, page_size=METADATA_PAGE_SIZE
+        )
+        return [row for page in pager for row in page.rows]
+
+    # --- transport -------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        api_path: str,
+        params: Mapping[str, str | None],
+        send: Callable[[Any], Any],
+        context: Context,
+        *,
+        retry_on: Callable[[BaseException], bool] = is_retriable,
+    ) -> CheckedResponse:
+        """Send with retries; a 401 gets one token refresh and one replay."""
+        context = Context(context.action, context.table, "/api/now" + api_path)
+
+        def attempt() -> CheckedResponse:
+            try:
+                return self._send_once(api_path, params, send, context)
+            except UnauthorizedResponse as exc:
+                if not self._auth.can_refresh():
+                    raise
+                self._auth.refresh_after_rejection(self._rejected_header())
+                try:
+                    return self._send_once(api_path, params, send, context)
+                except UnauthorizedResponse as again:
+                    raise AuthError(
+                        f"{again} The token was refreshed once and still refused.",
+                        status=401,
+                        url=context.path,
+                        snippet=again.snippet,
+                    ) from exc
+
+        return self._retry.call(
+            attempt, what=f"{method} {context.path}", retry_on=retry_on
+        )
+
+    def _send_once(
+        self,
+        api_path: str,
+        params: Mapping[str, str | None],
+        send: Callable[[Any], Any],
+        context: Context,
+    ) -> CheckedResponse:
+        """One HTTP exchange through pysnow, then every check on the raw response."""
+        resource = self._snow.resource(
+            api_path=api_path, timeout=self.settings.timeout_seconds
+        )
+        resource.parameters.add_custom(dict(params))
+        self._last_response = None
+        try:
+            send(resource)
+        except requests.RequestException as exc:
+            self.metrics.record_response(None, 0)
+            raise error_for_transport(exc, context) from exc
+
+        response = self._last_response
+        if response is None:
+            raise InstanceError(f"{context.describe()}: no response was captured.")
+        self.metrics.record_response(response.status_code, len(response.content))
+        return check_response(response, context)
+
+    def _capture(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """Session hook: remember the raw response pysnow would otherwise hide."""
+        self._last_response = response
+
+    def _rejected_header(self) -> str | None:
+        response = self._last_response
+        return response.request.headers.get("Authorization") if response else None
+
+    def _record_params(self, fields: Sequence[str] | None) -> dict[str, str | None]:
+        return {
+            "sysparm_exclude_reference_link": "true",
+            "sysparm_display_value": "false",
+            "sysparm_fields": ",".join(fields) if fields else None,
+            **_PYSNOW_DEFAULTS_OFF,
+        }
+
+    def _new_session(self) -> requests.Session:
+        session = requests.Session()
+        if self.settings.ca_file is not None:
+            session.verify = str(self.settings.ca_file)
+        else:
+            session.verify = self.settings.verify_tls
+        return session
+
+    def _warn_if_unverified(self) -> None:
+        if not self.settings.verify_tls and self.settings.url.startswith("https"):
+            logger.warning(
+                "TLS certificate verification is OFF for %s (instance.verify_tls: "
+                "false); anyone on the path can read the credentials. Set "
+                "instance.ca_file instead",
+                urlsplit(self.settings.url).netloc,
+            )
+
+
+# pysnow sends its own defaults on every request (sysparm_limit=10000, an empty
+# sysparm_view ...); None makes requests drop them where they do not belong.
+_PYSNOW_DEFAULTS_OFF: dict[str, str | None] = {
+    "sysparm_limit": None,
+    "sysparm_view": None,
+    "sysparm_suppress_pagination_header": None,
+    "sysparm_query": None,
+}
+
+
+def _result(checked: CheckedResponse, kind: Any, table: str) -> Any:
+    """``payload['result']`` of the expected shape, else an InstanceError."""
+    payload = checked.payload
+    result = payload.get("result") if isinstance(payload, dict) else None
+    if not isinstance(result, kind):
+        raise InstanceError(
+            f"The answer for {table!r} had no usable 'result' "
+            f"(got {type(result).__name__}). Check that the URL points at an "
+            "instance and not a proxy page.",
+            status=checked.status,
+        )
+    return result
+
+
+def _total(headers: Mapping[str, str]) -> int | None:
+    raw = headers.get("X-Total-Count")
+    return int(raw) if raw and raw.strip().isdigit() else None
+
+
+def _date_header(headers: Mapping[str, str]) -> datetime | None:
+    raw = headers.get("Date")
+    if not raw:
+        return None
+    try:
+        return parsedate_to_datetime(raw).astimezone(UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+def _join(values: Sequence[str] | None) -> str | None:
+    return ",".join(values) if values else None
+
+
+def _field_info(row: Mapping[str, Any]) -> FieldInfo:
+    length = str(unwrap(row.get("max_length")) or "").strip()
+    return FieldInfo(
+        name=str(unwrap(row["element"])),
+        internal_type=str(unwrap(row.get("internal_type")) or "string"),
+        reference=str(unwrap(row.get("reference")) or "") or None,
+        max_length=int(length) if length.isdigit() else None,
+        table=str(unwrap(row.get("name"))),
+    )
+
+
+def _prefer_language(rows: list[dict[str, Any]], language: str) -> list[dict[str, Any]]:
+    """Rows in ``language`` (or untagged); all rows when none match."""
+    matching = [
+        r for r in rows if str(unwrap(r.get("language")) or "") in ("", language)
+    ]
+    return matching or rows
+
+
+def _batch_request(item: BatchItem) -> dict[str, Any]:
+    headers = {"Accept": "application/json", **item.headers}
+    if item.body is not None:
+        headers.setdefault("Content-Type", "application/json")
+    request: dict[str, Any] = {
+        "id": item.id,
+        "method": item.method.upper(),
+        "url": item.url,
+        "headers": [{"name": k, "value": v} for k, v in headers.items()],
+        "exclude_response_headers": False,
+    }
+    if item.body is not None:
+        raw = json.dumps(dict(item.body)).encode()
+        request["body"] = base64.b64encode(raw).decode("ascii")
+    return request
+
+
+def _batch_result(payload: Any) -> BatchResult:
+    if not isinstance(payload, dict):
+        raise InstanceError("The Batch API answer was not a JSON object.")
+    serviced = {}
+    for item in payload.get("serviced_requests") or []:
+        response = _batch_response(item)
+        serviced[response.id] = response
+    unserviced = [
+        str(_unserviced_id(x)) for x in payload.get("unserviced_requests") or []
+    ]
+    return BatchResult(serviced=serviced, unserviced=unserviced)
+
+
+def _unserviced_id(item: Any) -> Any:
+    return item.get("id") if isinstance(item, dict) else item
+
+
+def _batch_response(item: Mapping[str, Any]) -> BatchResponse:
+    raw = base64.b64decode(item.get("body") or "")
+    try:
+        body = json.loads(raw) if raw.strip() else None
+    except ValueError:
+        body = raw.decode("utf-8", errors="replace")
+    headers = {h.get("name", ""): h.get("value", "") for h in item.get("headers") or []}
+    return BatchResponse(
+        id=str(item.get("id")),
+        status_code=int(item.get("status_code") or 0),
+        status_text=str(item.get("status_text") or ""),
+        body=body,
+        headers=headers,
+        error_message=item.get("error_message") or None,
+    )

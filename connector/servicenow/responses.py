@@ -1,0 +1,253 @@
+"""Check every instance response and map faults onto the error tree.
+
+One status table (``STATUS_ERRORS``) decides what each HTTP status means. A 200 is
+not trusted either: the body must be JSON (a login page or proxy answers HTML),
+non-empty (a queued session answers 202 with no body, TABLE_API §9.3), complete
+(big pages come back truncated, C12) and free of a top-level ``error`` key.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+
+from connector.errors import (
+    AuthError,
+    InstanceError,
+    InvalidTableError,
+    NotFoundError,
+    PermissionDeniedError,
+    RetriableInstanceError,
+    TLSError,
+    TransactionCancelledError,
+)
+
+SNIPPET_CHARS = 200
+CANCELLED_MARKER = "transaction cancelled"
+
+# status -> (error class, what it means, what to do next)
+STATUS_ERRORS: dict[int, tuple[type[InstanceError], str, str]] = {
+    400: (InstanceError, "rejected the request", "Check the table and parameters."),
+    401: (AuthError, "did not accept the credentials", "Check instance.auth."),
+    403: (
+        PermissionDeniedError,
+        "refused access",
+        "Grant the integration user read rights (roles/ACLs) on this table.",
+    ),
+    404: (
+        NotFoundError,
+        "found no such record or resource",
+        "The record may be deleted or hidden by an ACL.",
+    ),
+    414: (
+        InstanceError,
+        "refused an over-long URL",
+        "Shorten the query; chunk IN lists (chunked_in).",
+    ),
+    429: (RetriableInstanceError, "is rate limiting", "Waiting before retrying."),
+    500: (RetriableInstanceError, "had an internal error", "Retrying."),
+    502: (RetriableInstanceError, "is unreachable (502)", "Retrying."),
+    503: (RetriableInstanceError, "is unavailable", "Retrying."),
+    504: (RetriableInstanceError, "timed out at a gateway", "Retrying."),
+}
+
+
+class UnauthorizedResponse(AuthError):
+    """A 401 on a resource call; the client refreshes the token once and replays."""
+
+
+@dataclass(frozen=True)
+class CheckedResponse:
+    """A response that passed every check; ``payload`` is the parsed JSON body."""
+
+    status: int
+    headers: Mapping[str, str]
+    payload: Any
+    size: int
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a request was for, so error messages can say it."""
+
+    action: str
+    table: str | None
+    path: str
+
+    def describe(self) -> str:
+        """E.g. ``reading 'sn_customerservice_case'``."""
+        return f"{self.action} {self.table!r}" if self.table else self.action
+
+
+def snippet_of(text: str) -> str:
+    """A short single-line excerpt of a body, for error messages."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= SNIPPET_CHARS else flat[:SNIPPET_CHARS] + "..."
+
+
+def check_response(
+    response: requests.Response,
+    context: Context,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> CheckedResponse:
+    """Return the parsed response or raise the matching :class:`InstanceError`."""
+    body = response.content or b""
+    text = body[:2000].decode("utf-8", errors="replace")
+    status = response.status_code
+    if status == 204:
+        return CheckedResponse(status, response.headers, None, 0)
+
+    payload, parse_problem = _parse_json(response, body)
+    message = _error_message(payload)
+    if status >= 300 or message is not None:
+        raise _error_for(response, context, message, text, clock)
+
+    if parse_problem is not None:
+        raise RetriableInstanceError(
+            f"{context.describe().capitalize()} failed: the instance answered "
+            f"{status} with {parse_problem}: {snippet_of(text)!r}. Retrying.",
+            status=status,
+            url=context.path,
+            snippet=snippet_of(text),
+        )
+    return CheckedResponse(status, response.headers, payload, len(body))
+
+
+def _parse_json(response: requests.Response, body: bytes) -> tuple[Any, str | None]:
+    """Parse the body; on failure say why (empty, HTML, truncated) instead."""
+    if not body.strip():
+        return None, "an empty body (a queued or dropped session)"
+    content_type = response.headers.get("Content-Type", "").lower()
+    if "json" not in content_type:
+        return None, f"{content_type or 'no content type'} instead of JSON"
+    try:
+        return json.loads(body), None
+    except ValueError:
+        return None, "truncated or invalid JSON"
+
+
+def _error_message(payload: Any) -> str | None:
+    """The instance's ``error.message`` (plus detail), if the body carries one."""
+    if not isinstance(payload, dict) or "error" not in payload:
+        return None
+    error = payload["error"]
+    if not isinstance(error, dict):
+        return str(error)
+    parts = [str(error.get(key) or "") for key in ("message", "detail")]
+    return ": ".join(part for part in parts if part) or "unspecified error"
+
+
+def _error_for(
+    response: requests.Response,
+    context: Context,
+    message: str | None,
+    text: str,
+    clock: Callable[[], float],
+) -> InstanceError:
+    """Build the error for a non-2xx status or an error envelope."""
+    status = response.status_code
+    shown = message or snippet_of(text) or response.reason or ""
+    kwargs: dict[str, Any] = {
+        "status": status,
+        "url": context.path,
+        "snippet": snippet_of(shown),
+    }
+    head = f"{context.describe().capitalize()} failed: the instance"
+
+    if message and CANCELLED_MARKER in message.lower():
+        return TransactionCancelledError(
+            f"{head} cancelled the transaction ({status}): {shown!r}. "
+            "A smaller page (sysparm_limit) may pass.",
+            **kwargs,
+        )
+    if status == 400 and message and message.lower().startswith("invalid table"):
+        return InvalidTableError(
+            f"{head} does not know the table ({status}): {shown!r}. "
+            "Check the table name in the mapping.",
+            **kwargs,
+        )
+    if status == 401:
+        return UnauthorizedResponse(
+            f"{head} did not accept the credentials (401): {shown!r}. "
+            "Check instance.auth (user, password, client id and secret).",
+            **kwargs,
+        )
+    if status == 429:
+        wait = retry_after_seconds(response.headers, clock)
+        return RetriableInstanceError(
+            f"{head} is rate limiting (429): {shown!r}. "
+            f"Retry after {wait if wait is not None else 'a backoff'} seconds.",
+            retry_after=wait,
+            **kwargs,
+        )
+    cls, meaning, advice = STATUS_ERRORS.get(
+        status,
+        (
+            RetriableInstanceError if status >= 500 else InstanceError,
+            f"answered {status}",
+            "Retrying." if status >= 500 else "Check the request.",
+        ),
+    )
+    return cls(f"{head} {meaning} ({status}): {shown!r}. {advice}", **kwargs)
+
+
+def retry_after_seconds(
+    headers: Mapping[str, str], clock: Callable[[], float] = time.time
+) -> float | None:
+    """Seconds to wait from ``Retry-After``, else ``X-RateLimit-Reset`` − now."""
+    raw = headers.get("Retry-After")
+    if raw:
+        try:
+            return max(0.0, float(raw))
+        except ValueError:
+            return _seconds_until_http_date(raw, clock)
+    reset = headers.get("X-RateLimit-Reset")
+    if reset:
+        try:
+            return max(0.0, float(reset) - clock())
+        except ValueError:
+            return None
+    return None
+
+
+def _seconds_until_http_date(raw: str, clock: Callable[[], float]) -> float | None:
+    """``Retry-After`` may also be an HTTP date (RFC 9110 §10.2.3)."""
+    try:
+        return max(0.0, parsedate_to_datetime(raw).timestamp() - clock())
+    except (TypeError, ValueError):
+        return None
+
+
+def error_for_transport(exc: requests.RequestException, context: Context) -> Exception:
+    """Map a requests exception (no usable response) onto the error tree."""
+    kind = type(exc).__name__
+    if isinstance(exc, requests.exceptions.SSLError):
+        return TLSError(
+            f"{context.describe().capitalize()} failed: the instance's TLS "
+            "certificate could not be verified. Set instance.ca_file to the CA "
+            "bundle that signed it (verify_tls: false only in a lab).",
+            url=context.path,
+        )
+    if isinstance(
+        exc,
+        requests.ConnectionError
+        | requests.Timeout
+        | requests.exceptions.ChunkedEncodingError,
+    ):
+        return RetriableInstanceError(
+            f"{context.describe().capitalize()} failed: no complete answer from "
+            f"the instance ({kind}). Retrying.",
+            url=context.path,
+        )
+    return InstanceError(
+        f"{context.describe().capitalize()} failed: the request could not be "
+        f"sent ({kind}). Check instance.url.",
+        url=context.path,
+    )
