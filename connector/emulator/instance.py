@@ -1,0 +1,755 @@
+"""The emulated instance without HTTP: data, dictionary, writes and their rules.
+
+The HTTP app (``app.py``) and the background mutator both go through the same
+:meth:`Instance.insert`, :meth:`Instance.update` and :meth:`Instance.delete`, so
+system fields and ``sys_audit`` rows are maintained identically for each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from connector.emulator import metadata
+from connector.emulator.auth import Authenticator, RateLimiter, User
+from connector.emulator.faults import FaultSettings
+from connector.emulator.query import Compiled, QueryCompiler
+from connector.emulator.registry import (
+    FieldMeta,
+    Registry,
+    TableMeta,
+    registry_from_schema,
+    schema_system_fields,
+)
+from connector.emulator.storage import Store, quote_ident
+
+LOG = logging.getLogger(__name__)
+
+CASE_TABLE = "sn_customerservice_case"
+META_STATE_TABLE = "_emulator_state"
+NUMBER_PREFIXES = {
+    "task": "TASK",
+    "sn_customerservice_case": "CS",
+    "interaction": "IMS",
+    "customer_account": "ACCT",
+    "asmt_assessment_instance": "AINST",
+    "sn_install_base_sold_product": "SP",
+}
+SYS_FIELDS = ("sys_created_on", "sys_created_by", "sys_updated_on", "sys_updated_by")
+ProgressFn = Callable[[str, int], None]
+
+
+@dataclass
+class ApiError(Exception):
+    """A refusal the HTTP layer renders as the ServiceNow error envelope."""
+
+    status: int
+    message: str
+    detail: str | None = None
+
+
+def to_value(value: Any) -> str:
+    """A JSON body value as the string the instance stores."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return to_value(value.get("value", ""))
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def normalise_name(raw: str) -> str:
+    """Column/table naming rules: lowercase ASCII, digits, single underscores."""
+    name = re.sub(r"[^a-z0-9_]", "_", raw.strip().lower())
+    return re.sub(r"_+", "_", name).strip("_")
+
+
+def new_sys_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _stamp(row: dict[str, str], stamp: dict[str, str], *, keep_given: bool) -> None:
+    """Set system fields; raw (server-side) writes may supply their own."""
+    for key, value in stamp.items():
+        if not keep_given or not row.get(key):
+            row[key] = value
+
+
+class Instance:
+    """One emulated ServiceNow instance backed by SQLite."""
+
+    def __init__(
+        self,
+        *,
+        accounts: int = 0,
+        seed: int = 7,
+        as_of: date | None = None,
+        db_path: str | None = None,
+        faults: FaultSettings | None = None,
+        admin_user: str = "admin",
+        admin_password: str = "admin",
+        integration_user: str = "integration",
+        integration_password: str = "integration",
+        acl_user: str = "acl_limited",
+        acl_password: str = "acl_limited",
+        client_id: str = "csm-sync",
+        client_secret: str = "csm-sync-secret",
+        token_lifetime_s: int = 1800,
+        clock: Callable[[], datetime] | None = None,
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self.faults = faults or FaultSettings()
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self.admin_user, self.admin_password = admin_user, admin_password
+        self.integration_user = integration_user
+        self.integration_password = integration_password
+        self.acl_user, self.acl_password = acl_user, acl_password
+        self.client_id, self.client_secret = client_id, client_secret
+        users = [
+            User(admin_user, admin_password, frozenset({"admin"})),
+            User(integration_user, integration_password, frozenset({"rest_api"})),
+            User(acl_user, acl_password, frozenset({"rest_api"})),
+        ]
+        self.auth = Authenticator(
+            users,
+            client_id=client_id,
+            client_secret=client_secret,
+            token_lifetime_s=token_lifetime_s,
+            clock=lambda: self.now_dt().timestamp(),
+        )
+        self.rate_limiter = RateLimiter()
+        self.store = Store(db_path)
+        self.registry = Registry()
+        self._sources: dict[str, str] = {}
+        self._request_lock = threading.Lock()
+        self.request_count = 0
+        self.truth: dict[str, Any] = {}
+        self.compiler = QueryCompiler(self.registry, self.source, self.now_naive)
+        self._mutator: _Mutator | None = None
+        self._open(accounts=accounts, seed=seed, as_of=as_of, progress=progress)
+
+    # --- clock ---------------------------------------------------------------
+
+    def now_dt(self) -> datetime:
+        """Server time (UTC, aware), shifted by the clock-skew fault."""
+        return self._clock() + timedelta(seconds=self.faults.clock_skew_seconds)
+
+    def now_naive(self) -> datetime:
+        return self.now_dt().astimezone(UTC).replace(tzinfo=None, microsecond=0)
+
+    def now_str(self) -> str:
+        return self.now_naive().strftime("%Y-%m-%d %H:%M:%S")
+
+    def count_request(self) -> None:
+        with self._request_lock:
+            self.request_count += 1
+
+    def expire_tokens(self) -> None:
+        """Invalidate every OAuth access token now (C11)."""
+        self.auth.expire_tokens()
+
+    # --- startup ---------------------------------------------------------------
+
+    def _open(
+        self,
+        *,
+        accounts: int,
+        seed: int,
+        as_of: date | None,
+        progress: ProgressFn | None,
+    ) -> None:
+        if "sys_db_object" in self.store.table_names():
+            LOG.info("Reusing emulator database %r", self.store.path)
+            self._load_registry()
+            self._load_state()
+            return
+        self._create_from_schema()
+        if accounts > 0:
+            self._generate(accounts=accounts, seed=seed, as_of=as_of, progress=progress)
+        self._save_state({"seed": seed, "accounts": accounts, "truth": self.truth})
+
+    def _create_from_schema(self) -> None:
+        schema = registry_from_schema()
+        for name in schema.tables:
+            self._create_sql_table(schema, name)
+        for table, rows in metadata.metadata_rows(schema).items():
+            self._load_rows(schema, table, rows)
+        self.store.execute(
+            f"CREATE TABLE IF NOT EXISTS {META_STATE_TABLE} (key TEXT PRIMARY KEY,"
+            " value TEXT)"
+        )
+        self._load_registry()
+
+    def _create_sql_table(self, registry: Registry, name: str) -> None:
+        fields = registry.fields(name)
+        indexed = [f.name for f in fields.values() if f.is_reference]
+        self.store.create_table(name, list(fields), indexed)
+
+    def _load_registry(self) -> None:
+        def rows(table: str) -> list[dict[str, str]]:
+            return self._select_all(table)
+
+        fresh = metadata.registry_from_rows(
+            rows("sys_db_object"), rows("sys_dictionary"), rows("sys_choice")
+        )
+        self.registry.tables = fresh.tables
+        self.registry.choices = fresh.choices
+        self.registry._cache.clear()
+        self._sources.clear()
+
+    def _select_all(self, table: str) -> list[dict[str, str]]:
+        cursor = self.store.conn.execute(f"SELECT * FROM {quote_ident(table)}")
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def _save_state(self, state: dict[str, Any]) -> None:
+        for key, value in state.items():
+            self.store.execute(
+                f"INSERT OR REPLACE INTO {META_STATE_TABLE} VALUES (?, ?)",
+                (key, json.dumps(value, default=str)),
+            )
+
+    def _load_state(self) -> None:
+        try:
+            rows = self.store.query(f"SELECT key, value FROM {META_STATE_TABLE}")
+        except Exception:
+            rows = []
+        state = {k: json.loads(v) for k, v in rows}
+        self.truth = state.get("truth") or {}
+
+    def _generate(
+        self,
+        *,
+        accounts: int,
+        seed: int,
+        as_of: date | None,
+        progress: ProgressFn | None,
+    ) -> None:
+        from connector.emulator.dataset import DatasetGenerator
+
+        generator = DatasetGenerator(
+            seed=seed, accounts=accounts, as_of=as_of or self.now_naive().date()
+        )
+        for table, rows in generator.batches():
+            self._load_rows(self.registry, table, rows)
+            if progress:
+                progress(table, len(rows))
+        self.truth = generator.truth
+
+    def _load_rows(
+        self, registry: Registry, table: str, rows: list[dict[str, str]]
+    ) -> None:
+        """Bulk insert rows exactly as given (dataset and metadata loading)."""
+        if not rows:
+            return
+        columns = list(registry.fields(table))
+        unknown = set().union(*(r.keys() for r in rows)) - set(columns)
+        if unknown:
+            LOG.warning("Ignoring unknown fields for %r: %s", table, sorted(unknown))
+        has_class = "sys_class_name" in columns
+        defaults = {"sys_mod_count": "0"}
+
+        def values(row: dict[str, str]) -> tuple[str, ...]:
+            out = [to_value(row.get(c, defaults.get(c, ""))) for c in columns]
+            if has_class and not row.get("sys_class_name"):
+                out[columns.index("sys_class_name")] = table
+            return tuple(out)
+
+        col_sql = ", ".join(quote_ident(c) for c in columns)
+        marks = ", ".join("?" * len(columns))
+        self.store.executemany(
+            f"INSERT INTO {quote_ident(table)} ({col_sql}) VALUES ({marks})",
+            (values(r) for r in rows),
+        )
+
+    def load_rows(self, table: str, rows: list[dict[str, str]]) -> None:
+        """Bulk-load rows verbatim (tests: hand-made scenarios at scale)."""
+        self._require_table(table)
+        self._load_rows(self.registry, table, rows)
+
+    def close(self) -> None:
+        self.stop_mutator()
+        self.store.close()
+
+    # --- reading ---------------------------------------------------------------
+
+    def _require_table(self, table: str) -> None:
+        if not self.registry.has_table(table):
+            raise ApiError(400, f"Invalid table {table}")
+
+    def source(self, table: str) -> str:
+        """FROM-clause SQL for a table, its descendants' rows projected onto it."""
+        found = self._sources.get(table)
+        if found is None:
+            tables = [table, *self.registry.descendants(table)]
+            if len(tables) == 1:
+                found = quote_ident(table)
+            else:
+                cols = ", ".join(quote_ident(c) for c in self.registry.fields(table))
+                selects = [f"SELECT {cols} FROM {quote_ident(t)}" for t in tables]
+                found = "(" + " UNION ALL ".join(selects) + ")"
+            self._sources[table] = found
+        return found
+
+    def compile(self, table: str, query: str) -> Compiled:
+        return self.compiler.compile(table, query)
+
+    def select(
+        self,
+        table: str,
+        compiled: Compiled,
+        *,
+        columns: Iterable[str] | None = None,
+        walks: Iterable[str] = (),
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[dict[str, str]]:
+        """Rows matching a compiled query, with dot-walked values as flat keys."""
+        names = (
+            list(columns) if columns is not None else list(self.registry.fields(table))
+        )
+        exprs = [f"t.{quote_ident(n)}" for n in names]
+        for path in walks:
+            resolved = self.compiler.resolve(table, path)
+            if resolved is not None:
+                names.append(path)
+                exprs.append(resolved[0])
+        order = compiled.order_by or ["t.sys_id"]
+        sql = (
+            f"SELECT {', '.join(exprs)} FROM {self.source(table)} AS t"
+            f" WHERE {compiled.where} ORDER BY {', '.join(order)}"
+        )
+        params = list(compiled.params)
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params += [limit, offset]
+        rows = self.store.query(sql, params)
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def count_matching(self, table: str, compiled: Compiled) -> int:
+        sql = f"SELECT COUNT(*) FROM {self.source(table)} AS t WHERE {compiled.where}"
+        return int(self.store.query(sql, compiled.params)[0][0])
+
+    def rows(self, table: str) -> list[dict[str, str]]:
+        """Every stored row of a table (descendants projected), raw strings."""
+        self._require_table(table)
+        return self.select(table, self.compile(table, ""))
+
+    def count(self, table: str) -> int:
+        self._require_table(table)
+        return self.count_matching(table, self.compile(table, ""))
+
+    def get(self, table: str, sys_id: str) -> dict[str, str] | None:
+        """One record projected onto ``table``'s fields, or None."""
+        self._require_table(table)
+        compiled = Compiled("t.sys_id = ?", [sys_id], [], [])
+        found = self.select(table, compiled, limit=1)
+        return found[0] if found else None
+
+    def locate(self, table: str, sys_id: str) -> str | None:
+        """The concrete table storing ``sys_id`` (the table or a descendant)."""
+        for name in [table, *self.registry.descendants(table)]:
+            sql = f"SELECT 1 FROM {quote_ident(name)} WHERE sys_id = ? LIMIT 1"
+            if self.store.query(sql, (sys_id,)):
+                return name
+        return None
+
+    def is_hidden(self, user: str, row: dict[str, str], table: str) -> bool:
+        """Row ACL of the ``acl_limited`` user: ~30% of cases, chosen by sys_id."""
+        if user != self.acl_user:
+            return False
+        klass = row.get("sys_class_name") or table
+        if klass != CASE_TABLE:
+            return False
+        digest = hashlib.md5(row.get("sys_id", "").encode()).digest()
+        return digest[0] % 10 < 3
+
+    # --- writing ---------------------------------------------------------------
+
+    def clean(
+        self, table: str, values: dict[str, Any], *, raw: bool = False
+    ) -> dict[str, str]:
+        """Drop unknown fields, ``sys_*`` fields and values outside a choice list."""
+        fields = self.registry.fields(table)
+        out: dict[str, str] = {}
+        for name, value in values.items():
+            if name not in fields or (name.startswith("sys_") and not raw):
+                continue
+            text = to_value(value)
+            choices = self.registry.choice_list(table, name)
+            if choices and text and text not in choices and not raw:
+                LOG.debug("Dropping value %r outside the choices of %r", text, name)
+                continue
+            out[name] = text
+        return out
+
+    def insert(
+        self,
+        table: str,
+        values: dict[str, Any],
+        *,
+        user: str = "system",
+        raw: bool = False,
+    ) -> dict[str, str]:
+        """Create a record like a Table API POST would; returns the stored row."""
+        self._require_table(table)
+        with self.store.write_lock:
+            row = self.clean(table, values, raw=raw)
+            sys_id = to_value(values.get("sys_id", "")) or new_sys_id()
+            now = self.now_str()
+            stamp = {
+                "sys_id": sys_id,
+                "sys_created_on": now,
+                "sys_created_by": user,
+                "sys_updated_on": now,
+                "sys_updated_by": user,
+                "sys_mod_count": "0",
+            }
+            _stamp(row, stamp, keep_given=raw)
+            fields = self.registry.fields(table)
+            if "sys_class_name" in fields and not row.get("sys_class_name"):
+                row["sys_class_name"] = table
+            if (
+                "number" in fields
+                and not row.get("number")
+                and table in NUMBER_PREFIXES
+            ):
+                row["number"] = self._next_number(table)
+            if not raw:
+                self._before_insert(table, row, user)
+            sys_id = row["sys_id"]
+            self._insert_row(table, row)
+        return self.get(table, sys_id) or row
+
+    def _insert_row(self, table: str, row: dict[str, str]) -> None:
+        columns = list(row)
+        col_sql = ", ".join(quote_ident(c) for c in columns)
+        marks = ", ".join("?" * len(columns))
+        try:
+            self.store.execute(
+                f"INSERT INTO {quote_ident(table)} ({col_sql}) VALUES ({marks})",
+                [row[c] for c in columns],
+            )
+        except Exception as exc:
+            if "UNIQUE" in str(exc):
+                raise ApiError(
+                    403, "Operation Failed", "Error during insert of " + table
+                ) from exc
+            raise
+
+    def _next_number(self, table: str) -> str:
+        prefix = NUMBER_PREFIXES[table]
+        sql = (
+            f"SELECT MAX(CAST(substr(number, {len(prefix) + 1}) AS INTEGER))"
+            f" FROM {self.source(table)} WHERE number LIKE ?"
+        )
+        top = self.store.query(sql, (prefix + "%",))[0][0] or 1000
+        return f"{prefix}{int(top) + 1:07d}"
+
+    def update(
+        self,
+        table: str,
+        sys_id: str,
+        values: dict[str, Any],
+        *,
+        user: str = "system",
+        raw: bool = False,
+    ) -> dict[str, str] | None:
+        """Partial update (PUT == PATCH); None when the record does not exist."""
+        self._require_table(table)
+        with self.store.write_lock:
+            concrete = self.locate(table, sys_id)
+            if concrete is None:
+                return None
+            changes = self.clean(table, values, raw=raw)
+            current = self.get(concrete, sys_id) or {}
+            changes.pop("sys_id", None)
+            if not raw:
+                self._before_update(concrete, current, changes)
+            mod = int(current.get("sys_mod_count") or 0) + 1
+            stamp = {
+                "sys_updated_on": self.now_str(),
+                "sys_updated_by": user,
+                "sys_mod_count": str(mod),
+            }
+            _stamp(changes, stamp, keep_given=raw)
+            sets = ", ".join(f"{quote_ident(c)} = ?" for c in changes)
+            self.store.execute(
+                f"UPDATE {quote_ident(concrete)} SET {sets} WHERE sys_id = ?",
+                [*changes.values(), sys_id],
+            )
+        return self.get(table, sys_id)
+
+    def delete(self, table: str, sys_id: str, *, user: str = "system") -> bool:
+        """Delete a record and write its ``sys_audit`` DELETED row (KB0634666)."""
+        self._require_table(table)
+        with self.store.write_lock:
+            concrete = self.locate(table, sys_id)
+            if concrete is None:
+                return False
+            current = self.get(concrete, sys_id) or {}
+            self._before_delete(concrete, current)
+            self.store.execute(
+                f"DELETE FROM {quote_ident(concrete)} WHERE sys_id = ?", (sys_id,)
+            )
+            self.insert(
+                "sys_audit",
+                {
+                    "tablename": concrete,
+                    "documentkey": sys_id,
+                    "fieldname": "DELETED",
+                    "oldvalue": "DELETED",
+                    "newvalue": "DELETED",
+                    "user": user,
+                    "reason": "",
+                    "record_checkpoint": "-1",
+                },
+                user=user,
+                raw=True,
+            )
+        return True
+
+    # --- dictionary side effects -------------------------------------------------
+
+    def _before_insert(self, table: str, row: dict[str, str], user: str) -> None:
+        if table == "sys_dictionary":
+            self._define_column(row)
+        elif table == "sys_db_object":
+            self._define_table(row, user)
+        elif table == "sys_choice" and row.get("element") and row.get("value"):
+            row.setdefault("language", "en")
+            row.setdefault("inactive", "false")
+            self.registry.add_choice(
+                row.get("name", ""), row["element"], row["value"], row.get("label", "")
+            )
+
+    def _before_update(
+        self, table: str, current: dict[str, str], changes: dict[str, str]
+    ) -> None:
+        if table == "sys_dictionary" and current.get("element"):
+            meta = self.registry.field(current["name"], current["element"])
+            if meta is not None and "column_label" in changes:
+                meta.label = changes["column_label"]
+            for frozen in ("name", "element"):
+                changes.pop(frozen, None)  # a column cannot be renamed
+
+    def _before_delete(self, table: str, current: dict[str, str]) -> None:
+        if table == "sys_dictionary" and current.get("element"):
+            self._drop_column(current["name"], current["element"])
+        elif table == "sys_choice":
+            found = self.registry.choices.get(
+                (current.get("name", ""), current.get("element", ""))
+            )
+            if found:
+                found.pop(current.get("value", ""), None)
+
+    def _define_column(self, row: dict[str, str]) -> None:
+        table = row.get("name", "")
+        element = normalise_name(row.get("element", ""))
+        if not self.registry.has_table(table):
+            raise ApiError(400, f"Invalid table {table}")
+        if not element:
+            raise ApiError(403, "Operation Failed", "Column name is required")
+        if element in self.registry.fields(table):
+            raise ApiError(
+                403, "Operation Failed", f"Column {table}.{element} already exists"
+            )
+        row["element"] = element
+        row.setdefault("internal_type", "string")
+        row.setdefault("active", "true")
+        row["column_label"] = row.get("column_label") or element.replace("_", " ")
+        meta = FieldMeta(
+            name=element,
+            table=table,
+            internal_type=row["internal_type"] or "string",
+            reference=row.get("reference", ""),
+            max_length=int(row.get("max_length") or 40),
+            label=row["column_label"],
+            display=row.get("display") == "true",
+        )
+        for name in [table, *self.registry.descendants(table)]:
+            self.store.add_column(name, element)
+            if meta.is_reference:
+                self.store.add_index(name, element)
+        self.registry.add_field(meta)
+        self._sources.clear()
+
+    def _drop_column(self, table: str, element: str) -> None:
+        if table not in self.registry.tables:
+            return
+        self.registry.remove_field(table, element)
+        self._sources.clear()
+        for name in [table, *self.registry.descendants(table)]:
+            if element in self.store.columns(name):
+                self.store.drop_column(name, element)
+
+    def _define_table(self, row: dict[str, str], user: str) -> None:
+        name = normalise_name(row.get("name", ""))
+        if not name or self.registry.has_table(name):
+            raise ApiError(403, "Operation Failed", f"Table {name!r} cannot be created")
+        parent = self._resolve_parent(row.get("super_class", ""))
+        row["name"] = name
+        row["sys_id"] = metadata.table_row(TableMeta(name, ""))["sys_id"]
+        row["label"] = row.get("label") or name
+        row["super_class"] = (
+            metadata.table_row(TableMeta(parent, ""))["sys_id"] if parent else ""
+        )
+        meta = TableMeta(name, row["label"], parent, user)
+        if parent is None:
+            for fmeta in schema_system_fields(name):
+                meta.fields[fmeta.name] = fmeta
+        self.registry.add_table(meta)
+        self._sources.clear()
+        self._create_sql_table(self.registry, name)
+        rows = [metadata.collection_row(meta)]
+        rows += [metadata.field_row(f, False) for f in meta.fields.values()]
+        for dict_row in rows:
+            self.insert("sys_dictionary", dict_row, user=user, raw=True)
+
+    def _resolve_parent(self, value: str) -> str | None:
+        if not value:
+            return None
+        if self.registry.has_table(value):
+            return value
+        for meta in self.registry.tables.values():
+            if metadata.table_row(meta)["sys_id"] == value:
+                return meta.name
+        raise ApiError(400, f"Invalid table {value}")
+
+    # --- permissions ---------------------------------------------------------------
+
+    def check_write(
+        self, user: User, table: str, op: str, values: dict[str, str]
+    ) -> None:
+        """Table-level write ACLs of the three built-in accounts (§8.3)."""
+        if user.is_admin:
+            return
+        verb = {"insert": "Insert", "update": "Update", "delete": "Delete"}[op]
+        denied = ApiError(
+            403,
+            "Operation Failed",
+            f"ACL Exception {verb} Failed due to security constraints",
+        )
+        if table in ("sys_dictionary", "sys_db_object", "sys_choice"):
+            owner = self._owner_of(values.get("name", ""))
+            if (
+                op == "insert"
+                and table == "sys_db_object"
+                and user.name == (self.integration_user)
+                and normalise_name(values.get("name", "")).startswith("u_")
+            ):
+                return
+            if owner != user.name:
+                raise ApiError(
+                    403,
+                    "Operation Failed",
+                    "Insufficient rights: requires role 'admin' or"
+                    " 'personalize_dictionary'",
+                )
+            return
+        if user.name != self.integration_user:
+            raise denied
+        if self._owner_of(table) == user.name:
+            return
+        u_only = all(name.startswith("u_") for name in values)
+        if table == "customer_account" and op == "update" and u_only:
+            return
+        raise denied
+
+    def _owner_of(self, table: str) -> str | None:
+        meta = self.registry.tables.get(table)
+        return meta.created_by if meta else None
+
+    # --- mutator ---------------------------------------------------------------------
+
+    def start_mutator(
+        self,
+        rate_per_second: float,
+        tables: list[str] | None = None,
+        seed: int = 0,
+        delete_ratio: float = 0.1,
+    ) -> None:
+        """Update/delete random records in the background (C01)."""
+        self.stop_mutator()
+        self._mutator = _Mutator(
+            self, rate_per_second, tables or [CASE_TABLE], seed, delete_ratio
+        )
+        self._mutator.start()
+
+    def stop_mutator(self) -> None:
+        if self._mutator is not None:
+            self._mutator.stop()
+            self._mutator = None
+
+
+class _Mutator(threading.Thread):
+    """Background writer going through the same code paths as API writes."""
+
+    TEXT_FIELDS = ("short_description", "notes", "name", "title", "question")
+
+    def __init__(
+        self,
+        instance: Instance,
+        rate: float,
+        tables: list[str],
+        seed: int,
+        delete_ratio: float,
+    ) -> None:
+        super().__init__(name="emulator-mutator", daemon=True)
+        import random
+
+        self.instance = instance
+        self.interval = 1.0 / rate if rate > 0 else 1.0
+        self.tables = tables
+        self.rng = random.Random(seed)
+        self.delete_ratio = delete_ratio
+        self._stop_event = threading.Event()
+        self.updates = 0
+        self.deletes = 0
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(timeout=5)
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.interval):
+            try:
+                self.step()
+            except Exception:
+                LOG.exception("Mutator step failed")
+
+    def step(self) -> None:
+        table = self.rng.choice(self.tables)
+        concrete = quote_ident(table)
+        store = self.instance.store
+        top = store.query(f"SELECT MAX(rowid) FROM {concrete}")[0][0]
+        if not top:
+            return
+        pick = self.rng.randint(1, top)
+        found = store.query(
+            f"SELECT sys_id FROM {concrete} WHERE rowid >= ? ORDER BY rowid LIMIT 1",
+            (pick,),
+        )
+        if not found:
+            return
+        sys_id = found[0][0]
+        if self.rng.random() < self.delete_ratio:
+            self.instance.delete(table, sys_id, user="system")
+            self.deletes += 1
+            return
+        fields = self.instance.registry.fields(table)
+        name = next((f for f in self.TEXT_FIELDS if f in fields), None)
+        values = {name: f"mutated {self.rng.randint(0, 10**6)}"} if name else {}
+        self.instance.update(table, sys_id, values, user="system")
+        self.updates += 1

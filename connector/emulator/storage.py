@@ -1,0 +1,158 @@
+"""SQLite storage: one SQL table per ServiceNow table, every column TEXT.
+
+Values are kept exactly as the instance would serve them (strings, ``''`` for
+empty) so the HTTP layer never converts. Each thread gets its own connection to
+one WAL-mode database file, so concurrent GETs really run concurrently; writes
+are serialised by one lock, which is what a single-node instance does too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+LOG = logging.getLogger(__name__)
+
+
+def quote_ident(name: str) -> str:
+    """Quote an SQL identifier (table and field names come from the dictionary)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _memory_dir() -> str | None:
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
+class Store:
+    """A SQLite database with per-thread connections and a write lock."""
+
+    def __init__(self, db_path: str | os.PathLike[str] | None = None) -> None:
+        self.temporary = db_path is None
+        if db_path is None:
+            fd, name = tempfile.mkstemp(
+                prefix="csm-emulator-", suffix=".db", dir=_memory_dir()
+            )
+            os.close(fd)
+            db_path = name
+        self.path = str(db_path)
+        self.write_lock = threading.RLock()
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._conn_lock = threading.Lock()
+        self._closed = False
+        with self.write_lock:
+            self.conn.execute("PRAGMA journal_mode=WAL")
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection (created on first use)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path, check_same_thread=False, isolation_level=None, timeout=30
+            )
+            conn.execute("PRAGMA synchronous=OFF")
+            conn.execute("PRAGMA cache_size=-65536")
+            conn.execute("PRAGMA temp_store=MEMORY")
+            self._local.conn = conn
+            with self._conn_lock:
+                self._connections.append(conn)
+        return conn
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+        return self.conn.execute(sql, params).fetchall()
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
+        with self.write_lock:
+            return self.conn.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
+        with self.write_lock:
+            conn = self.conn
+            conn.execute("BEGIN")
+            try:
+                conn.executemany(sql, rows)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def table_names(self) -> set[str]:
+        rows = self.query("SELECT name FROM sqlite_master WHERE type='table'")
+        return {r[0] for r in rows}
+
+    def columns(self, table: str) -> list[str]:
+        rows = self.query(f"PRAGMA table_info({quote_ident(table)})")
+        return [r[1] for r in rows]
+
+    def create_table(
+        self, table: str, columns: Sequence[str], indexed: Sequence[str]
+    ) -> None:
+        """Create a table of TEXT columns with the indexes paging needs."""
+        cols = ", ".join(f"{quote_ident(c)} TEXT NOT NULL DEFAULT ''" for c in columns)
+        qt = quote_ident(table)
+        with self.write_lock:
+            self.conn.execute(f"CREATE TABLE IF NOT EXISTS {qt} ({cols})")
+            self.conn.execute(
+                f"CREATE UNIQUE INDEX IF NOT EXISTS {quote_ident(table + '__sys_id')}"
+                f' ON {qt} ("sys_id")'
+            )
+            # (sys_updated_on, sys_id) also serves plain sys_updated_on ranges.
+            self.conn.execute(
+                f"CREATE INDEX IF NOT EXISTS {quote_ident(table + '__upd')}"
+                f' ON {qt} ("sys_updated_on", "sys_id")'
+            )
+            for col in indexed:
+                self.add_index(table, col)
+
+    def add_index(self, table: str, column: str) -> None:
+        name = quote_ident(f"{table}__{column}")
+        with self.write_lock:
+            self.conn.execute(
+                f"CREATE INDEX IF NOT EXISTS {name} ON {quote_ident(table)}"
+                f" ({quote_ident(column)})"
+            )
+
+    def add_column(self, table: str, column: str) -> None:
+        """Add a column; a column dropped earlier and re-added starts empty."""
+        with self.write_lock:
+            if column in self.columns(table):
+                self.conn.execute(
+                    f"UPDATE {quote_ident(table)} SET {quote_ident(column)} = ''"
+                )
+                return
+            self.conn.execute(
+                f"ALTER TABLE {quote_ident(table)} ADD COLUMN"
+                f" {quote_ident(column)} TEXT NOT NULL DEFAULT ''"
+            )
+
+    def drop_column(self, table: str, column: str) -> None:
+        with self.write_lock:
+            self.conn.execute(
+                f"DROP INDEX IF EXISTS {quote_ident(f'{table}__{column}')}"
+            )
+            self.conn.execute(
+                f"ALTER TABLE {quote_ident(table)} DROP COLUMN {quote_ident(column)}"
+            )
+
+    def close(self) -> None:
+        """Close every connection; a temporary database file is removed."""
+        if self._closed:
+            return
+        self._closed = True
+        with self._conn_lock:
+            for conn in self._connections:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            self._connections.clear()
+        if self.temporary:
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.path + suffix)
