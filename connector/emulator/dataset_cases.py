@@ -59,6 +59,7 @@ _OUTREACH = (
 )
 _AUTO_CLOSE_RATE = 250
 _FIX_RATE = 400
+_FIX_REACH = 120 * DAY  # the fix script touched cases opened in 4 months
 
 Event = tuple[int, str, str, str]  # (time, old state, new state, user_name)
 SurveyHook = Callable[[Account, str, str, int, float], None]
@@ -171,8 +172,9 @@ class Cases:
             (applied[-1][0], applied[-1][3]) if applied else (opened, agent[1])
         )
         mods = len(applied) + rng.randrange(4)
-        if opened < self.fix_time <= w.end and updated < self.fix_time:
-            updated, by = w.bursts.at(self.fix_time, _FIX_RATE), "admin"
+        fix = self.fix_time
+        if fix - _FIX_REACH <= opened < fix <= w.end and updated < fix:
+            updated, by = w.bursts.at(fix, _FIX_RATE), "admin"
             mods += 1
         sla_end = resolved if resolved is not None else w.end
         made_sla = sla_end - opened <= _SLA_HOURS[priority - 1] * HOUR
