@@ -1,0 +1,341 @@
+"""``run_writeback``: push the latest health snapshot onto the accounts.
+
+Steps: load the snapshot, work out what the instance holds (store state, else a
+read of the accounts), send only the differences, verify every field in the
+instance's answer, then record state and an audit row per field. Failed
+writes are never recorded as state, so the next run tries them again.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlmodel import Session, select
+
+from connector.config import Settings
+from connector.errors import InstanceError
+from connector.store.engine import Store, open_store
+from connector.writeback import instance as sn
+from connector.writeback.diff import (
+    AccountDiff,
+    diff_account,
+    known_from_instance,
+    known_from_state,
+)
+from connector.writeback.fields import FieldSpec, account_fields, writeback_table
+from connector.writeback.guard import check_config, ensure_writable
+from connector.writeback.health import (
+    HealthRow,
+    desired_values,
+    load_components,
+    load_health,
+)
+from connector.writeback.history import write_history
+from connector.writeback.models import WritebackLog, WritebackState, ensure_tables
+from connector.writeback.send import Answer, send_diffs
+from connector.writeback.verify import (
+    FIX_MISSING,
+    FieldResult,
+    failed_request,
+    verify_record,
+)
+
+log = logging.getLogger(__name__)
+
+READ_CHUNK = 200  # sys_idIN lists above ~245 ids hit 414 URI Too Long (§1)
+
+
+@dataclass
+class WritebackResult:
+    """What a write-back run did; ``failed`` > 0 means exit status 1."""
+
+    run_id: str
+    accounts: int = 0
+    sent_accounts: int = 0
+    results: list[FieldResult] = field(default_factory=list)
+    diffs: list[AccountDiff] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    history_created: int = 0
+    dry_run: bool = False
+    seconds: float = 0.0
+
+    @property
+    def written(self) -> int:
+        return sum(1 for r in self.results if r.ok)
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for r in self.results if not r.ok) + len(self.problems)
+
+    @property
+    def pending(self) -> int:
+        return sum(len(d.writes) for d in self.diffs)
+
+
+def run_writeback(
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    account: str | None = None,
+    now: datetime | None = None,
+) -> WritebackResult:
+    """Write the latest health values to the instance (see module docstring)."""
+    check_config(settings)
+    started = datetime.now(UTC)
+    result = WritebackResult(run_id=uuid.uuid4().hex, dry_run=dry_run)
+    store = open_store(settings.store.url)
+    try:
+        ensure_tables(store.engine)
+        with sn.open_client(settings) as client:
+            _run(client, store, settings, result, account, now or started)
+    finally:
+        store.dispose()
+    result.seconds = (datetime.now(UTC) - started).total_seconds()
+    log.info(
+        "Write-back %s: %d accounts, %d sent, %d fields written, %d failed, "
+        "%d history rows, %.1fs",
+        "dry run" if dry_run else "run",
+        result.accounts,
+        result.sent_accounts,
+        result.written,
+        result.failed,
+        result.history_created,
+        result.seconds,
+    )
+    return result
+
+
+def _run(
+    client: sn.Client,
+    store: Store,
+    settings: Settings,
+    result: WritebackResult,
+    account: str | None,
+    now: datetime,
+) -> None:
+    table = writeback_table(settings)
+    specs = account_fields(settings)
+    health = load_health(store, account=account)
+    result.accounts = len(health)
+    if not health:
+        log.warning("No health snapshot to write back; run 'csm-sync kpi' first")
+        return
+
+    unusable = _check_dictionary(client, table, specs, result)
+    diffs = _diffs(client, store, table, specs, health, unusable, now)
+    result.diffs = [d for d in diffs if d.writes]
+    if result.dry_run:
+        return
+
+    _remember_confirmed(store, diffs, now)
+    result.sent_accounts = len(result.diffs)
+    _send_and_verify(client, store, settings, result, unusable, now)
+    _log_problems(store, result, table, now)
+    if settings.writeback.history:
+        components = load_components(store, health)
+        result.history_created = write_history(
+            client, settings, health, result, components
+        )
+
+
+def _check_dictionary(
+    client: sn.Client, table: str, specs: list[FieldSpec], result: WritebackResult
+) -> dict[str, str]:
+    """Fields sys_dictionary says are missing or read-only (empty if unreadable).
+
+    Non-admins often read zero dictionary rows (TABLE_API §11.2); then the
+    read-back check after each write is the only evidence, which is enough.
+    """
+    try:
+        known = client.dictionary(table)
+    except InstanceError as exc:
+        log.info(
+            "Cannot read sys_dictionary for %r (%s); relying on read-back", table, exc
+        )
+        return {}
+    if not known:
+        return {}
+    unusable = {}
+    for spec in specs:
+        info = known.get(spec.element)
+        if info is None:
+            unusable[spec.element] = "missing"
+            result.problems.append(f"{table}.{spec.element}: {FIX_MISSING}")
+        elif info.read_only:
+            unusable[spec.element] = "read_only"
+    return unusable
+
+
+def _diffs(
+    client: sn.Client,
+    store: Store,
+    table: str,
+    specs: list[FieldSpec],
+    health: list[HealthRow],
+    unusable: dict[str, str],
+    now: datetime,
+) -> list[AccountDiff]:
+    accounts = [h.account for h in health]
+    with Session(store.engine) as session:
+        rows = session.exec(select(WritebackState)).all()
+    wanted = set(accounts)
+    # State of a field the dictionary lost is stale: the value went with it.
+    state = [r for r in rows if r.account in wanted and r.field not in unusable]
+    known = known_from_state(state)
+
+    unknown = sorted(
+        {a for a in accounts for s in specs if (a, s.element) not in known}
+    )
+    if unknown:
+        fields = [s.element for s in specs]
+        known.update(
+            known_from_instance(_read_accounts(client, table, unknown, fields), specs)
+        )
+    return [
+        diff_account(h.account, desired_values(h, specs, now=now), specs, known)
+        for h in health
+    ]
+
+
+def _read_accounts(
+    client: sn.Client, table: str, accounts: list[str], fields: list[str]
+) -> dict[str, dict[str, str]]:
+    """Current values of never-written accounts, read in URL-safe chunks."""
+    records: dict[str, dict[str, str]] = {}
+    for start in range(0, len(accounts), READ_CHUNK):
+        chunk = accounts[start : start + READ_CHUNK]
+        query = "sys_idIN" + ",".join(chunk)
+        for row in client.rows(table, query=query, fields=["sys_id", *fields]):
+            records[str(row.get("sys_id"))] = row
+    return records
+
+
+def _remember_confirmed(store: Store, diffs: list[AccountDiff], now: datetime) -> None:
+    """Values the instance already held (first run) need no write next time."""
+    rows = [
+        WritebackState(
+            account=d.account, field=f, value=v, returned=v, source="instance",
+            confirmed_at=now,
+        )
+        for d in diffs
+        for f, v in d.confirmed.items()
+    ]  # fmt: skip
+    _save_state(store, rows)
+
+
+def _save_state(store: Store, rows: list[WritebackState]) -> None:
+    if not rows:
+        return
+    with store.write_lock, Session(store.engine) as session:
+        for row in rows:
+            session.merge(row)
+        session.commit()
+
+
+def _send_and_verify(
+    client: sn.Client,
+    store: Store,
+    settings: Settings,
+    result: WritebackResult,
+    unusable: dict[str, str],
+    now: datetime,
+) -> None:
+    table = writeback_table(settings)
+    by_account = {d.account: d for d in result.diffs}
+    read_only = frozenset(f for f, why in unusable.items() if why == "read_only")
+    answers = send_diffs(
+        client,
+        table,
+        result.diffs,
+        threshold=settings.writeback.batch_threshold,
+        batch_size=settings.writeback.batch_size,
+        guard=lambda t, fields: ensure_writable(settings, t, fields),
+    )
+    pending: list[FieldResult] = []
+    for answer in answers:
+        pending.extend(_judge(by_account[answer.account], answer, read_only))
+        if len(pending) >= 1000:
+            _record(store, result, table, pending, now)
+            pending = []
+    _record(store, result, table, pending, now)
+
+
+def _judge(
+    diff: AccountDiff, answer: Answer, read_only: frozenset[str]
+) -> list[FieldResult]:
+    if answer.record is None:
+        return failed_request(diff.writes, answer.error)
+    return verify_record(diff.writes, answer.record, read_only=read_only)
+
+
+def _record(
+    store: Store,
+    result: WritebackResult,
+    table: str,
+    results: list[FieldResult],
+    now: datetime,
+) -> None:
+    """Audit every field and remember the confirmed ones, in one transaction."""
+    if not results:
+        return
+    result.results.extend(results)
+    with store.write_lock, Session(store.engine) as session:
+        for r in results:
+            session.add(_log_row(result.run_id, table, r, now))
+            if r.ok:
+                session.merge(
+                    WritebackState(
+                        account=r.write.account,
+                        field=r.write.spec.element,
+                        value=r.write.new,
+                        returned=r.returned or "",
+                        source="write",
+                        confirmed_at=now,
+                    )
+                )
+            else:
+                log.warning("Write-back of %s failed: %s", r.write.account, r.message)
+        session.commit()
+
+
+def _log_row(run_id: str, table: str, r: FieldResult, now: datetime) -> WritebackLog:
+    return WritebackLog(
+        run_id=run_id,
+        table_name=table,
+        account=r.write.account,
+        field=r.write.spec.element,
+        old_value=r.write.old,
+        new_value=r.write.new,
+        returned=r.returned,
+        outcome=r.outcome,
+        message=r.message,
+        at=now,
+    )
+
+
+def _log_problems(
+    store: Store, result: WritebackResult, table: str, now: datetime
+) -> None:
+    """Run-level failures (a configured field the dictionary lacks) are audited too."""
+    if not result.problems:
+        return
+    with store.write_lock, Session(store.engine) as session:
+        for problem in result.problems:
+            field_name = problem.split(":", 1)[0].rsplit(".", 1)[-1]
+            session.add(
+                WritebackLog(
+                    run_id=result.run_id,
+                    table_name=table,
+                    account="",
+                    field=field_name,
+                    outcome="failed",
+                    message=problem,
+                    at=now,
+                )
+            )
+        session.commit()
+        for problem in result.problems:
+            log.error("Write-back field check failed: %s", problem)
