@@ -15,7 +15,7 @@ from connector.emulator.dataset_support import DAY, HOUR, World, poisson
 _CASE = "sn_customerservice_case"
 _TIER_CASES = {"strategic": 1.5, "valued": 1.15, "tactical": 0.9, "other": 0.7}
 _RESOLVE_HOURS = (6.0, 20.0, 60.0, 100.0)
-_SLA_HOURS = (8, 24, 72, 120)
+_SLA_HOURS = (12, 48, 120, 240)  # resolution SLA, paused while awaiting info
 _CHANNELS = ("web", "email", "phone", "chat", "social")
 _CHANNEL_WEIGHTS = (0.35, 0.28, 0.2, 0.14, 0.03)
 _INTERACTION_TYPE = {
@@ -119,7 +119,9 @@ class Cases:
     ) -> tuple[list[Event], int]:
         """State changes of one case; returns them and a count of bad signs."""
         rng, h = self.w.rng, account.h
-        assigned = opened + 60 + int(rng.expovariate(1 / 2400))
+        # Most cases are picked up within the hour; some sit in New for a day.
+        wait = 2400 if rng.random() < 0.85 else 16 * HOUR
+        assigned = opened + 60 + int(rng.expovariate(1 / wait))
         events: list[Event] = [(assigned, "1", "10", agent)]
         if rng.random() < 0.04:
             cancel = assigned + int(rng.expovariate(1 / DAY))
@@ -127,14 +129,14 @@ class Cases:
         work = _RESOLVE_HOURS[priority - 1] * HOUR * rng.lognormvariate(0, 0.7)
         work = int(work * (1.35 - 0.7 * h)) + 300
         bad, resolved = 0, assigned + work
-        if rng.random() < 0.12 + 0.4 * (1 - h):
+        if rng.random() < 0.06 + 0.3 * (1 - h):
             asked = assigned + int(work * rng.uniform(0.2, 0.6))
             back = asked + 600 + int(rng.expovariate(1 / (1.2 * DAY)))
             events += [(asked, "10", "18", agent), (back, "18", "10", customer)]
             resolved += back - asked
             bad += 1
         events.append((resolved, "10", "6", agent))
-        if rng.random() < 0.03 + 0.22 * (1 - h):
+        if rng.random() < 0.02 + 0.15 * (1 - h):
             reopened = resolved + int(rng.uniform(0.2, 4.5) * DAY)
             resolved = reopened + int(work * rng.uniform(0.3, 1.0))
             events += [(reopened, "6", "10", customer), (resolved, "10", "6", agent)]
@@ -177,10 +179,11 @@ class Cases:
             updated, by = w.bursts.at(fix, _FIX_RATE), "admin"
             mods += 1
         sla_end = resolved if resolved is not None else w.end
-        made_sla = sla_end - opened <= _SLA_HOURS[priority - 1] * HOUR
+        elapsed = sla_end - opened - _paused(applied, sla_end)
+        made_sla = elapsed <= _SLA_HOURS[priority - 1] * HOUR
         reassigned = (
             0
-            if state == "1" or rng.random() < 0.5 + 0.35 * account.h
+            if state == "1" or rng.random() < 0.65 + 0.3 * account.h
             else (1 + int(rng.expovariate(1.5)))
         )
         w.sink.add(
@@ -262,7 +265,7 @@ class Cases:
         first = opened - rng.randint(60, 900)
         times = [first]
         resolved = next((e[0] for e in applied if e[2] == "6"), w.end)
-        if rng.random() < 0.12 + 0.3 * (1 - account.h):
+        if rng.random() < 0.06 + 0.25 * (1 - account.h):
             extra = 1 + (rng.random() < 0.3)
             times += sorted(
                 rng.randint(opened, max(opened, resolved)) for _ in range(extra)
@@ -358,3 +361,16 @@ class Cases:
                     "outbound",
                     rng.choice(_OUTREACH),
                 )
+
+
+def _paused(applied: list[Event], until: int) -> int:
+    """Seconds spent in Awaiting Info before ``until`` (the SLA clock stops)."""
+    paused, since = 0, None
+    for ts, _, new, _ in applied:
+        if new == "18":
+            since = ts
+        elif since is not None:
+            paused, since = paused + ts - since, None
+    if since is not None:
+        paused += max(0, until - since)
+    return paused

@@ -48,7 +48,7 @@ class Commerce:
         """Simulate the account's contract terms up to ``as_of``."""
         rng = self.w.rng
         h = account.h
-        self._umax = min(0.98, max(0.05, 0.12 + 0.85 * h + rng.gauss(0.0, 0.08)))
+        self._umax = min(0.98, max(0.05, 0.12 + 0.85 * h + rng.gauss(0.0, 0.12)))
         self._tau = (0.5 + 7.0 * (1.0 - h) ** 1.5) * rng.uniform(0.7, 1.3)
         self._planned_churn: int | None = None
         holdings = self._initial_holdings(account)

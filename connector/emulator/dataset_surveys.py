@@ -110,8 +110,8 @@ class Surveys:
         """One NPS, one CSAT and one comment row, all stamped at submission."""
         rng = self.w.rng
         mood = account.h + account.bias - quality + rng.gauss(0.0, 0.05)
-        nps = min(10, max(0, round(2.5 + 7.5 * mood + rng.gauss(0.0, 1.3))))
-        csat = min(5, max(1, round(1.2 + 3.8 * mood + rng.gauss(0.0, 0.7))))
+        nps = min(10, max(0, round(3.4 + 7.0 * mood + rng.gauss(0.0, 1.4))))
+        csat = min(5, max(1, round(1.6 + 3.6 * mood + rng.gauss(0.0, 0.8))))
         if rng.random() < 0.03:
             self._result(instance, NPS_METRIC_ID, taken, "-1", "", "N/A")
         else:

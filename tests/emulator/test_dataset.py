@@ -238,7 +238,9 @@ def test_many_rows_share_a_second(small) -> None:
 
     assert bursts["sn_customerservice_case"] >= 50
     assert bursts["sn_pss_core_entitlement_usage"] >= 50
-    assert bursts["customer_account"] >= 10
+    assert bursts["customer_contact"] >= 10
+    imported = Counter(a["sys_created_on"] for a in data["customer_account"])
+    assert max(imported.values()) >= 10
     assert bursts["asmt_metric_result"] >= 3
 
 
@@ -462,3 +464,55 @@ def test_any_inputs_give_consistent_rows(
             assert row["sys_created_on"] <= row["sys_updated_on"] <= end
             assert all(not row[n] or row[n] in visible[t] for n, t in refs.items())
     assert all(c["date"] <= str(as_of) for c in truth["churned"])
+
+
+def fcr_shares(data: Data) -> dict[str, float]:
+    """Per-account share of resolved cases that meet the default FCR rules."""
+    history: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for row in data["sys_audit"]:
+        history[row["documentkey"]].add((row["oldvalue"], row["newvalue"]))
+    links = Counter(r["document_id"] for r in data["interaction_related_record"])
+    outcomes: dict[str, list[bool]] = defaultdict(list)
+    for case in data["sn_customerservice_case"]:
+        if case["state"] in ("3", "6"):
+            changes = history[case["sys_id"]]
+            outcomes[case["account"]].append(
+                case["reassignment_count"] == "0"
+                and ("10", "18") not in changes
+                and ("6", "10") not in changes
+                and links[case["sys_id"]] <= 1
+            )
+    return {a: statistics.fmean(v) for a, v in outcomes.items() if len(v) >= 5}
+
+
+def test_hidden_health_drives_first_contact_resolution(medium) -> None:
+    data, truth = medium
+    shares = fcr_shares(data)
+
+    rho = spearman([truth["account_health"][a] for a in shares], list(shares.values()))
+
+    assert 0.35 < statistics.fmean(shares.values()) < 0.8
+    assert rho > 0.4
+
+
+def test_a_simple_health_score_recovers_hidden_health(medium) -> None:
+    data, truth = medium
+    nps, fcr = nps_scores(data), fcr_shares(data)
+    live = {
+        r["account"]
+        for r in data["sn_install_base_sold_product"]
+        if r["start_date"] <= AS_OF.isoformat() <= r["end_date"]
+    }
+
+    def score(account: str) -> float:
+        parts = [1.0 if account in live else 0.0]
+        if nps.get(account):
+            parts.append(statistics.fmean(nps[account]) / 10)
+        if account in fcr:
+            parts.append(fcr[account])
+        return statistics.fmean(parts)
+
+    health = truth["account_health"]
+    rho = spearman([health[a] for a in health], [score(a) for a in health])
+
+    assert rho > 0.6
