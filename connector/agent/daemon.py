@@ -236,7 +236,11 @@ class Daemon:
         self.metrics.job_succeeded(name, at, time.monotonic() - started)
 
     def _sync(self) -> None:
-        results = steps.sync(self.settings, stop_event=self.stop_event)
+        results = steps.sync(
+            self.settings,
+            stop_event=self.stop_event,
+            client_metrics=self.metrics.client,
+        )
         steps.export_sync_metrics(
             self.settings, results, self.metrics, now=self.clock()
         )
@@ -255,7 +259,7 @@ class Daemon:
         self.metrics.add_writebacks(outcomes)
 
     def _reconcile(self) -> None:
-        results = steps.reconcile(self.settings, stop_event=self.stop_event)
+        results = steps.reconcile(self.settings, client_metrics=self.metrics.client)
         steps.export_sync_metrics(
             self.settings, results, self.metrics, now=self.clock()
         )

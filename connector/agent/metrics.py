@@ -6,34 +6,59 @@ ever become label values, so a metrics scrape carries no customer data.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from connector.servicenow.metrics import ClientMetrics
 
 NAMESPACE = "csm_sync"
+
+
+class ClientCollector(Collector):
+    """Export the HTTP client's own counters at scrape time (no copies to drift)."""
+
+    def __init__(self, client: ClientMetrics) -> None:
+        self.client = client
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self.client.snapshot()
+        requests = CounterMetricFamily(
+            f"{NAMESPACE}_instance_requests",
+            "HTTP requests to the instance by status ('error': no response).",
+            labels=["status"],
+        )
+        for status, count in sorted(snap["requests_by_status"].items()):
+            requests.add_metric([status], count)
+        yield requests
+        yield CounterMetricFamily(
+            f"{NAMESPACE}_instance_retries",
+            "Requests sent again after a transient fault.",
+            value=snap["retries"],
+        )
+        yield CounterMetricFamily(
+            f"{NAMESPACE}_instance_rate_limited",
+            "429 Too Many Requests answers.",
+            value=snap["rate_limited"],
+        )
 
 
 class AgentMetrics:
     """Counters and gauges the daemon updates after each job."""
 
-    def __init__(self) -> None:
+    def __init__(self, client: ClientMetrics | None = None) -> None:
+        self.client = client or ClientMetrics()
         self.registry = CollectorRegistry()
+        self.registry.register(ClientCollector(self.client))
         counter, gauge = self._factory(Counter), self._factory(Gauge)
         self.rows_synced = counter(
             "rows_synced", "Rows stored per table and outcome.", "table", "outcome"
         )
         self.lag = gauge(
             "lag_seconds", "How far each table trails the instance clock.", "table"
-        )
-        self.requests = counter(
-            "instance_requests", "HTTP requests to the instance by status.", "status"
-        )
-        self.retries = counter(
-            "instance_retries", "Requests retried after a transient fault."
-        )
-        self.rate_limited = counter(
-            "instance_rate_limited", "429 Too Many Requests answers."
         )
         self.writebacks = counter(
             "writebacks", "Write-back field writes by outcome.", "outcome"
@@ -75,18 +100,6 @@ class AgentMetrics:
         for outcome, count in counts.items():
             if count:
                 self.rows_synced.labels(table=table, outcome=outcome).inc(count)
-
-    def add_requests(
-        self, by_status: Mapping[str | int, int], *, retries: int, rate_limited: int
-    ) -> None:
-        """Add the HTTP request counts of one run (deltas, not totals)."""
-        for status, count in by_status.items():
-            if count:
-                self.requests.labels(status=str(status)).inc(count)
-        if retries:
-            self.retries.inc(retries)
-        if rate_limited:
-            self.rate_limited.inc(rate_limited)
 
     def add_writebacks(self, by_outcome: Mapping[str, int]) -> None:
         """Add write-back counts by outcome (written, unchanged, failed, ...)."""

@@ -17,7 +17,8 @@ from sqlmodel import Session
 
 from connector.agent.metrics import AgentMetrics
 from connector.config import Settings
-from connector.errors import WriteBackError
+from connector.errors import CsmSyncError, WriteBackError
+from connector.servicenow.metrics import ClientMetrics
 from connector.store.engine import open_store
 from connector.store.state import SyncRun, SyncState
 
@@ -46,21 +47,65 @@ def store_is_empty(settings: Settings) -> bool:
         store.dispose()
 
 
-def sync(settings: Settings, *, stop_event: threading.Event) -> list[Any]:
-    """A backfill on an empty store, else one incremental pass over every mapping."""
-    from connector.sync import run_backfill, run_incremental
+def sync(
+    settings: Settings, *, stop_event: threading.Event, client_metrics: ClientMetrics
+) -> list[Any]:
+    """A backfill on an empty store, else one incremental pass over every mapping.
+
+    Raises:
+        SyncFailed: At least one table failed (the others were still synced).
+    """
+    from connector.sync import run_backfill
+    from connector.sync.incremental import run_incremental
 
     if store_is_empty(settings):
         log.info("The store is empty: starting with a backfill")
-        return list(run_backfill(settings, stop_event=stop_event))
-    return list(run_incremental(settings, stop_event=stop_event))
+        results = list(run_backfill(settings, stop_event=stop_event))
+    else:
+        session = _open_session(settings, client_metrics)
+        try:
+            # Reconciliation is the daemon's own job, on its own schedule.
+            results = run_incremental(
+                settings, stop_event=stop_event, reconcile=False, session=session
+            )
+        finally:
+            session.close()
+    raise_on_failed(results)
+    return results
 
 
-def reconcile(settings: Settings, *, stop_event: threading.Event) -> list[Any]:
+def reconcile(settings: Settings, *, client_metrics: ClientMetrics) -> list[Any]:
     """Key reconciliation over every mapping (deletes that left no audit row)."""
-    from connector.sync import run_reconcile
+    from connector.sync.incremental import run_reconcile
 
-    return list(run_reconcile(settings, stop_event=stop_event))
+    session = _open_session(settings, client_metrics)
+    try:
+        results = run_reconcile(settings, session=session)
+    finally:
+        session.close()
+    raise_on_failed(results)
+    return results
+
+
+def _open_session(settings: Settings, client_metrics: ClientMetrics):  # type: ignore[no-untyped-def]
+    """A sync session whose HTTP client counts into the daemon's metrics."""
+    from connector.servicenow.client import ServiceNowClient
+    from connector.sync.runner import open_session
+
+    client = ServiceNowClient(settings.instance, metrics=client_metrics)
+    return open_session(settings, client=client)
+
+
+class SyncFailed(CsmSyncError):
+    """Some tables of a pass failed; the rest were synced and committed."""
+
+
+def raise_on_failed(results: Sequence[Any]) -> None:
+    """Turn failed table runs into one error naming each table and its reason."""
+    failed = [r for r in results if getattr(r, "outcome", "ok") == "failed"]
+    if failed:
+        details = "; ".join(f"{r.mapping}: {r.error}" for r in failed)
+        raise SyncFailed(f"{len(failed)} of {len(results)} tables failed ({details})")
 
 
 def compute_kpis(settings: Settings, *, as_of: date) -> None:
@@ -124,9 +169,6 @@ def export_sync_metrics(
                 for name in ROW_OUTCOMES
             },
         )
-        retries = int(_field(result, "retries") or 0)
-        if retries:
-            metrics.retries.inc(retries)
     for table, seconds in table_lags(settings, now=now):
         metrics.set_lag(table, seconds)
 

@@ -99,7 +99,9 @@ def test_endpoint_serves_health_and_metrics(served) -> None:
     at = health.record_success("sync")
     metrics.job_succeeded("sync", at, 1.5)
     metrics.add_rows("customer_account", {"inserted": 200, "updated": 3})
-    metrics.add_requests({"200": 12, "429": 2}, retries=2, rate_limited=2)
+    for status in (200, 200, 429, 429, None):
+        metrics.client.record_response(status, 100)
+    metrics.client.record_retry()
     metrics.add_writebacks({"written": 40, "unchanged": 160})
     metrics.set_lag("customer_account", 7.0)
 
@@ -123,7 +125,9 @@ def test_endpoint_serves_health_and_metrics(served) -> None:
         == 200
     )
     assert samples[("csm_sync_instance_requests_total", (("status", "429"),))] == 2
+    assert samples[("csm_sync_instance_requests_total", (("status", "error"),))] == 1
     assert samples[("csm_sync_instance_rate_limited_total", ())] == 2
+    assert samples[("csm_sync_instance_retries_total", ())] == 1
     assert samples[("csm_sync_writebacks_total", (("outcome", "written"),))] == 40
     assert samples[("csm_sync_lag_seconds", (("table", "customer_account"),))] == 7
     assert (

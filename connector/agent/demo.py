@@ -1,0 +1,241 @@
+"""``csm-sync demo``: the whole job against an emulated instance, in one command.
+
+Starts an :class:`EmulatorServer` in-process on loopback, writes a config for it,
+then backfills, computes KPIs, installs the health fields, writes the scores back,
+prints the KPI table and writes the HTML report. No config, network or service is
+needed. The emulator's password reaches the config through the environment
+(``${CSM_DEMO_PASSWORD}``), so neither the file nor the console shows it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from connector.agent.bundled import default_mappings_dir
+from connector.config import Settings, load_settings
+from connector.store.engine import open_store
+
+PASSWORD_ENV = "CSM_DEMO_PASSWORD"
+STORE_FILE = "csm.db"
+REPORT_FILE = "report.html"
+CONFIG_FILE = "config.yaml"
+
+
+@dataclass
+class DemoOutcome:
+    """Where the demo put things, for the summary and for tests."""
+
+    directory: Path
+    config: Path
+    report: Path | None
+    emulator_url: str
+    at_risk_url: str | None
+    seconds: float
+
+
+def run_demo(
+    *,
+    accounts: int,
+    directory: Path,
+    serve: bool,
+    seed: int,
+    console: Console | None = None,
+) -> DemoOutcome:
+    """Run the demo end to end; with ``serve``, keep the emulator up until Ctrl-C."""
+    from connector.emulator.server import EmulatorServer
+
+    console = console or Console()
+    started = time.monotonic()
+    directory = directory.expanduser().resolve()
+    _fresh_directory(directory)
+    console.print(
+        f"Starting an emulated instance with {accounts} accounts (seed {seed})"
+    )
+    with EmulatorServer(accounts=accounts, seed=seed, port=0) as emu:
+        os.environ[PASSWORD_ENV] = emu.admin_password
+        config = write_config(
+            directory, url=emu.url, user=emu.admin_user, truth=emu.instance.truth
+        )
+        settings = load_settings(config)
+        result = _run_job(settings, directory, console)
+        outcome = DemoOutcome(
+            directory=directory,
+            config=config,
+            report=result["report"],
+            emulator_url=emu.url,
+            at_risk_url=_form_url(emu.url, result["at_risk"]),
+            seconds=time.monotonic() - started,
+        )
+        _print_summary(outcome, console, serve=serve)
+        if serve:
+            _serve_until_interrupted(console)
+    return outcome
+
+
+def _run_job(settings: Settings, directory: Path, console: Console) -> dict[str, Any]:
+    from connector.kpi.output import print_table
+
+    _backfill(settings, console)
+    with console.status("Computing KPIs"):
+        kpis = _compute_kpis(settings)
+    with console.status("Installing the health fields and writing scores back"):
+        installed = _install_fields(settings)
+        written = _writeback(settings)
+    console.print(f"Health fields: {installed}; write-back: {written}")
+    print_table(kpis, console, limit=10)
+    report = _write_report(settings, kpis, directory / REPORT_FILE, console)
+    return {"report": report, "at_risk": _most_at_risk(kpis)}
+
+
+def _fresh_directory(directory: Path) -> None:
+    """Create the folder; drop a previous demo's store (the emulator is new too)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm", ".daemon.lock"):
+        (directory / f"{STORE_FILE}{suffix}").unlink(missing_ok=True)
+    mappings = directory / "mappings"
+    if not mappings.exists():
+        shutil.copytree(default_mappings_dir(), mappings)
+
+
+def write_config(directory: Path, *, url: str, user: str, truth: dict) -> Path:
+    """Write a config for the emulator into ``directory`` (no secret in it)."""
+    config = {
+        "instance": {
+            "url": url,
+            "auth": {
+                "method": "basic",
+                "username": user,
+                "password": f"${{{PASSWORD_ENV}}}",
+            },
+            "page_size": 1000,
+        },
+        "store": {"url": f"sqlite:///{directory / STORE_FILE}"},
+        "mappings": "mappings",
+        # Two workers: the demo is sized for a 2-core laptop.
+        "sync": {"workers": 2},
+        "kpi": {"nps_metric": truth["nps_metric"], "csat_metric": truth["csat_metric"]},
+        "writeback": {"enabled": True},
+        "daemon": {"sync_interval_seconds": 60, "http": "127.0.0.1:9464"},
+    }
+    path = directory / CONFIG_FILE
+    header = (
+        "# Written by csm-sync demo for its emulated instance, valid while it runs\n"
+        f"# The password comes from ${PASSWORD_ENV}.\n"
+    )
+    path.write_text(header + yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+def _backfill(settings: Settings, console: Console) -> None:
+    from connector.sync import run_backfill
+
+    columns = (
+        TextColumn("{task.description:<34}"),
+        BarColumn(),
+        TextColumn("{task.completed:>7,.0f} rows"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        tasks: dict[str, Any] = {}
+        lock = threading.Lock()
+
+        def on_progress(table: str, rows: int, total: int | None = None) -> None:
+            with lock:
+                if table not in tasks:
+                    tasks[table] = progress.add_task(f"Backfill {table}", total=total)
+                progress.update(tasks[table], completed=rows, total=total)
+
+        results = run_backfill(settings, progress=on_progress)
+    rows = sum(int(getattr(r, "rows_fetched", 0) or 0) for r in results)
+    console.print(f"Backfill done: {len(results)} tables, {rows:,} rows")
+
+
+def _compute_kpis(settings: Settings):  # type: ignore[no-untyped-def]
+    from connector.kpi import compute_kpis, store_snapshot, utc_today
+
+    store = open_store(settings.store.url)
+    try:
+        result = compute_kpis(store.engine, settings.kpi, as_of=utc_today())
+        store_snapshot(store.engine, result)
+    finally:
+        store.dispose()
+    return result
+
+
+def _install_fields(settings: Settings) -> str:
+    from connector.writeback.install import install_fields
+
+    result = install_fields(settings)
+    return "created" if result.changed else "already present"
+
+
+def _writeback(settings: Settings) -> str:
+    from connector.writeback.runner import run_writeback
+
+    result = run_writeback(settings)
+    return (
+        f"{result.written} fields written on {result.sent_accounts} of "
+        f"{result.accounts} accounts, {result.failed} failed"
+    )
+
+
+def _write_report(
+    settings: Settings, kpis: Any, path: Path, console: Console
+) -> Path | None:
+    try:
+        from connector.report import write_report
+    except ImportError:
+        console.print("[yellow]The HTML report is not available in this build[/]")
+        return None
+    store = open_store(settings.store.url)
+    try:
+        write_report(store.engine, kpis, path)
+    finally:
+        store.dispose()
+    return path
+
+
+def _most_at_risk(kpis: Any) -> str | None:
+    scored = [a for a in kpis.accounts if a.health.score is not None]
+    if not scored:
+        return None
+    return min(scored, key=lambda a: a.health.score).sys_id
+
+
+def _form_url(base: str, sys_id: str | None) -> str | None:
+    return f"{base}/customer_account.do?sys_id={sys_id}" if sys_id else None
+
+
+def _print_summary(outcome: DemoOutcome, console: Console, *, serve: bool) -> None:
+    console.print()
+    console.print(f"Demo finished in {outcome.seconds:.1f} s. Where to look:")
+    console.print(f"  config  {outcome.config}")
+    console.print(f"  store   {outcome.directory / STORE_FILE}")
+    if outcome.report:
+        console.print(f"  report  {outcome.report}")
+    if outcome.at_risk_url:
+        note = "" if serve else " (add --serve to keep the emulator up)"
+        console.print(f"  most at-risk account  {outcome.at_risk_url}{note}")
+
+
+def _serve_until_interrupted(console: Console) -> None:
+    console.print(
+        f"Emulator running; sign in as the emulator admin. To point other commands "
+        f"at it, export {PASSWORD_ENV} with the emulator admin password. "
+        "Press Ctrl-C to stop."
+    )
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        console.print("Stopping the emulator")
