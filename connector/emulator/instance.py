@@ -137,6 +137,7 @@ class Instance:
         self.truth: dict[str, Any] = {}
         self.compiler = QueryCompiler(self.registry, self.source, self.now_naive)
         self._mutator: _Mutator | None = None
+        self.business_rules: dict[tuple[str, str], Callable[[str], str]] = {}
         self._open(accounts=accounts, seed=seed, as_of=as_of, progress=progress)
 
     # --- clock ---------------------------------------------------------------
@@ -477,6 +478,7 @@ class Instance:
             changes.pop("sys_id", None)
             if not raw:
                 self._before_update(concrete, current, changes)
+                self.apply_field_rules(concrete, changes)
             mod = int(current.get("sys_mod_count") or 0) + 1
             stamp = {
                 "sys_updated_on": self.now_str(),
@@ -670,6 +672,44 @@ class Instance:
     def _owner_of(self, table: str) -> str | None:
         meta = self.registry.tables.get(table)
         return meta.created_by if meta else None
+
+    # --- write-back test hooks: business rules and read-only fields ------------
+    # (added for the write-back role: C09 "200 but not stored as sent")
+
+    def add_business_rule(
+        self, table: str, field: str, value_fn: Callable[[str], str]
+    ) -> None:
+        """A before-update rule: ``field`` is stored as ``value_fn(sent)``.
+
+        Like a real business rule it runs after ACLs, on every API update of
+        ``table`` (or a table extending it) that carries ``field``.
+        """
+        self.business_rules[(table, field)] = value_fn
+
+    def apply_field_rules(self, table: str, changes: dict[str, str]) -> None:
+        """Drop writes to read-only fields, then run the business rules.
+
+        A field whose sys_dictionary row says ``read_only=true`` keeps its value
+        and the request still answers 200 (field-level refusal is silent, §6).
+        """
+        chain = self.registry.ancestry(table)
+        for name in self._read_only_fields(chain):
+            if not name.startswith("sys_"):
+                changes.pop(name, None)
+        for owner in chain:
+            for (rule_table, field), value_fn in self.business_rules.items():
+                if rule_table == owner and field in changes:
+                    changes[field] = value_fn(changes[field])
+
+    def _read_only_fields(self, chain: list[str]) -> set[str]:
+        if not chain:
+            return set()
+        marks = ", ".join("?" * len(chain))
+        sql = (
+            "SELECT element FROM sys_dictionary WHERE read_only = 'true'"
+            f" AND name IN ({marks})"
+        )
+        return {row[0] for row in self.store.query(sql, chain)}
 
     # --- mutator ---------------------------------------------------------------------
 
