@@ -154,6 +154,7 @@ class KpiSettings(_Section):
     ttv_utilisation: float = Field(0.5, gt=0, le=1)
     expansion_window_days: int = Field(365, ge=1)
     coverage_days: int = Field(90, ge=1)
+    support_window_days: int = Field(90, ge=1)
 
 
 class WritebackFields(_Section):
