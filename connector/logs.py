@@ -189,8 +189,9 @@ def setup_logging(
     handler._csm_sync = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-    # Third-party chatter (per-request lines) would drown the summaries.
-    for noisy in ("urllib3", "apscheduler.executors", "werkzeug"):
+    # Third-party lifecycle chatter (per request, per job added, per migration
+    # plugin) would drown the one summary line per table.
+    for noisy in ("urllib3", "apscheduler.scheduler", "werkzeug", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     return redactor
 

@@ -19,6 +19,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from types import FrameType
 from typing import Any
@@ -116,6 +117,10 @@ class Daemon:
         self._work_lock = threading.Lock()
         self._server: OperatorServer | None = None
         self._signals = 0
+        self._run_ids: dict[str, str] = {}
+        # The listener below logs each job error once, with its consequence;
+        # APScheduler's own traceback line would say it twice.
+        logging.getLogger("apscheduler.executors").setLevel(logging.CRITICAL)
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -208,7 +213,7 @@ class Daemon:
 
     def sync_job(self) -> None:
         """Sync (a backfill when the store is empty), then KPIs, then write-back."""
-        with self._work_lock, log_context(run_id=new_run_id(), process_wide=True):
+        with self._work_lock, self._run_context(SYNC_JOB):
             if self.stop_event.is_set():
                 return
             self._step(SYNC_JOB, self._sync)
@@ -220,9 +225,14 @@ class Daemon:
 
     def reconcile_job(self) -> None:
         """Key reconciliation: mark rows deleted without an audit row."""
-        with self._work_lock, log_context(run_id=new_run_id(), process_wide=True):
+        with self._work_lock, self._run_context(RECONCILE_JOB):
             if not self.stop_event.is_set():
                 self._step(RECONCILE_JOB, self._reconcile)
+
+    def _run_context(self, job: str) -> AbstractContextManager[str | None]:
+        """A fresh run id for every line of this run, worker threads included."""
+        self._run_ids[job] = run_id = new_run_id()
+        return log_context(run_id=run_id, process_wide=True)
 
     def _step(self, name: str, action: Callable[[], None]) -> None:
         started = time.monotonic()
@@ -267,6 +277,10 @@ class Daemon:
     # --- scheduler events --------------------------------------------------
 
     def _on_job_event(self, event: JobExecutionEvent) -> None:
+        with log_context(run_id=self._run_ids.get(event.job_id)):
+            self._log_job_event(event)
+
+    def _log_job_event(self, event: JobExecutionEvent) -> None:
         if event.code == EVENT_JOB_MISSED:
             log.warning(
                 "Run of job %r due at %s was missed; it is skipped and the next "
