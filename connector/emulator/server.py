@@ -142,7 +142,10 @@ class EmulatorServer:
 
     def start(self) -> EmulatorServer:
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="emulator-http", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # quick shutdown between tests
+            name="emulator-http",
+            daemon=True,
         )
         self._thread.start()
         LOG.info("Emulator listening on %s", self.url)

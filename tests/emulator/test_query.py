@@ -1,0 +1,287 @@
+"""The encoded-query engine, driven over HTTP against hand-made rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from connector.emulator import gsdates
+from connector.emulator.server import EmulatorServer
+
+from .helpers import CASE, Api, make_api, seed_cases
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[tuple[EmulatorServer, Api]]:
+    """40 seeded cases on one account, read-only for every test here."""
+    with EmulatorServer(accounts=0) as emu:
+        seed_cases(emu, 40)
+        api = make_api(emu, emu.admin_user, emu.admin_password)
+        yield emu, api
+        api.session.close()
+
+
+def numbers(api: Api, query: str, table: str = CASE) -> list[str]:
+    rows = api.result(
+        f"/api/now/table/{table}",
+        sysparm_query=query,
+        sysparm_fields="number",
+    )
+    return [r["number"] for r in rows]
+
+
+def ids(*indexes: int) -> list[str]:
+    return [f"CS{i:07d}" for i in indexes]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("number=CS0000005", ids(5)),
+        ("priority<=1", ids(4, 8, 12, 16, 20, 24, 28, 32, 36, 40)),
+        ("reassignment_count>5^ORDERBYnumber", ids(6, 13, 20, 27, 34)),
+        ("reassignment_count>=6^number<CS0000020", ids(6, 13)),
+        ("numberINCS0000001,CS0000003,CS9999999", ids(1, 3)),
+        ("numberNOT INCS0000001,CS0000002^number<CS0000005", ids(3, 4)),
+        ("short_descriptionLIKEase 3", ids(3, *range(30, 40))),
+        ("short_descriptionNOT LIKEcase 1^number<=CS0000012", ids(2, *range(3, 10))),
+        ("numberSTARTSWITHCS000001", ids(*range(10, 20))),
+        ("numberENDSWITH7", ids(7, 17, 27, 37)),
+        ("reassignment_countBETWEEN5@6^number<CS0000015", ids(5, 6, 12, 13)),
+        ("number=CS0000002^ORnumber=CS0000004", ids(2, 4)),
+        ("number=CS0000002^NQnumber=CS0000009", ids(2, 9)),
+        ("number<CS0000003^NQnumber>CS0000038^EQ", ids(1, 2, 39, 40)),
+        ("closed_atISEMPTY^number<CS0000003", ids(1, 2)),
+        ("closed_atISNOTEMPTY", []),
+        ("closed_atEMPTYSTRING^number=CS0000001", ids(1)),
+        ("numberANYTHING^number<CS0000003", ids(1, 2)),
+        ("sys_created_onSAMEASsys_updated_on^number<CS0000003", ids(1, 2)),
+        ("sys_created_onNSAMEASsys_updated_on", []),
+        ("state=NOT_A_NUMBER", []),
+        ("state==1", []),
+        ("state=99999", []),
+        ("account.name=Acme Corp^number<CS0000003", ids(1, 2)),
+        ("account.name=Other", []),
+        ("account.rank_tier=strategic^number=CS0000004", ids(4)),
+    ],
+)
+def test_operators(
+    world: tuple[EmulatorServer, Api], query: str, expected: list
+) -> None:
+    _, api = world
+
+    found = numbers(api, query)
+
+    assert sorted(found) == sorted(expected)
+
+
+def test_boolean_not_true_also_matches_empty(empty_emulator: EmulatorServer) -> None:
+    api = make_api(empty_emulator, "admin", "admin")
+    for value in ("true", "false", ""):
+        empty_emulator.instance.insert("customer_account", {"name": value or "empty"})
+        empty_emulator.instance.insert(
+            "customer_account", {"name": f"a-{value}", "active": value}
+        )
+
+    rows = api.result(
+        "/api/now/table/customer_account",
+        sysparm_query="active!=true^nameSTARTSWITHa-",
+        sysparm_fields="name",
+    )
+
+    assert sorted(r["name"] for r in rows) == ["a-", "a-false"]
+
+
+def test_order_by_chain_numeric_and_desc(world: tuple[EmulatorServer, Api]) -> None:
+    _, api = world
+
+    found = numbers(api, "number<=CS0000008^ORDERBYDESCpriority^ORDERBYnumber")
+
+    # priority is 1 + i % 4, sorted numerically, descending; ties by number.
+    assert found == ids(3, 7, 2, 6, 1, 5, 4, 8)
+
+
+def test_integer_order_is_numeric_not_lexical(empty_emulator: EmulatorServer) -> None:
+    api = make_api(empty_emulator, "admin", "admin")
+    for count in ("10", "9", "100"):
+        empty_emulator.instance.insert(
+            CASE, {"short_description": count, "reassignment_count": count}
+        )
+
+    rows = api.result(
+        f"/api/now/table/{CASE}",
+        sysparm_query="ORDERBYreassignment_count",
+        sysparm_fields="reassignment_count",
+    )
+
+    assert [r["reassignment_count"] for r in rows] == ["9", "10", "100"]
+
+
+def test_unknown_field_term_is_dropped(world: tuple[EmulatorServer, Api]) -> None:
+    _, api = world
+
+    response = api.get(
+        f"/api/now/table/{CASE}",
+        sysparm_query="sys_update_on>=2026-03-01 00:00:00",
+        sysparm_limit=1,
+    )
+    mixed = numbers(api, "no_such_field=banana^number=CS0000007")
+    misspelt_isnotempty = api.get(
+        f"/api/now/table/{CASE}", sysparm_query="no_such_fieldISNOTEMPTY"
+    )
+
+    assert response.headers["X-Total-Count"] == "40"
+    assert mixed == ids(7)
+    assert misspelt_isnotempty.headers["X-Total-Count"] == "40"
+
+
+def test_invalid_query_returns_no_rows_switch(
+    world: tuple[EmulatorServer, Api],
+) -> None:
+    emu, api = world
+    emu.faults.invalid_query_returns_no_rows = True
+    try:
+        response = api.get(f"/api/now/table/{CASE}", sysparm_query="no_such=1")
+        valid = numbers(api, "number=CS0000001")
+    finally:
+        emu.faults.invalid_query_returns_no_rows = False
+
+    assert response.json() == {"result": []}
+    assert response.headers["X-Total-Count"] == "0"
+    assert valid == ids(1)
+
+
+def test_multi_level_dot_walk(empty_emulator: EmulatorServer) -> None:
+    instance = empty_emulator.instance
+    api = make_api(empty_emulator, "admin", "admin")
+    account = instance.insert("customer_account", {"name": "Parent Co"})
+    contact = instance.insert(
+        "customer_contact", {"name": "Ann Lee", "account": account["sys_id"]}
+    )
+    instance.insert(CASE, {"short_description": "walk", "contact": contact["sys_id"]})
+    instance.insert(CASE, {"short_description": "no contact"})
+
+    rows = api.result(
+        f"/api/now/table/{CASE}",
+        sysparm_query="contact.account.name=Parent Co",
+        sysparm_fields="short_description,contact.account.name,contact.account",
+    )
+
+    assert rows == [
+        {
+            "short_description": "walk",
+            "contact.account.name": "Parent Co",
+            "contact.account": {
+                "link": f"{empty_emulator.url}/api/now/table/customer_account/"
+                + account["sys_id"],
+                "value": account["sys_id"],
+            },
+        }
+    ]
+
+
+def test_javascript_date_helpers_use_the_server_clock() -> None:
+    now = datetime(2026, 3, 10, 15, 30, 0, tzinfo=UTC)
+    with EmulatorServer(accounts=0, clock=lambda: now) as emu:
+        api = make_api(emu, "admin", "admin")
+        for day in (
+            "2026-03-10 01:00:00",
+            "2026-03-09 23:59:59",
+            "2026-02-15 12:00:00",
+        ):
+            emu.instance.insert(CASE, {"short_description": day, "opened_at": day})
+
+        def opened(query: str) -> list[str]:
+            rows = api.result(
+                f"/api/now/table/{CASE}",
+                sysparm_query=query + "^ORDERBYopened_at",
+                sysparm_fields="opened_at",
+            )
+            return [r["opened_at"] for r in rows]
+
+        today = opened("opened_at>=javascript:gs.beginningOfToday()")
+        last_month = opened(
+            "opened_atBETWEENjavascript:gs.beginningOfLastMonth()"
+            "@javascript:gs.endOfLastMonth()"
+        )
+        day_ago = opened("opened_at>javascript:gs.daysAgo(1)")
+        generated = opened("opened_at<javascript:gs.dateGenerate('2026-03-01','end')")
+
+    assert today == ["2026-03-10 01:00:00"]
+    assert last_month == ["2026-02-15 12:00:00"]
+    assert day_ago == ["2026-03-09 23:59:59", "2026-03-10 01:00:00"]
+    assert generated == ["2026-02-15 12:00:00"]
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("gs.beginningOfToday()", "2026-03-11 00:00:00"),
+        ("gs.endOfYesterday()", "2026-03-10 23:59:59"),
+        ("gs.beginningOfThisWeek()", "2026-03-09 00:00:00"),
+        ("gs.endOfThisWeek()", "2026-03-15 23:59:59"),
+        ("gs.beginningOfLastWeek()", "2026-03-02 00:00:00"),
+        ("gs.beginningOfThisMonth()", "2026-03-01 00:00:00"),
+        ("gs.endOfLastMonth()", "2026-02-28 23:59:59"),
+        ("gs.beginningOfThisQuarter()", "2026-01-01 00:00:00"),
+        ("gs.endOfThisYear()", "2026-12-31 23:59:59"),
+        ("gs.beginningOfLastYear()", "2025-01-01 00:00:00"),
+        ("gs.daysAgo(2)", "2026-03-09 08:07:06"),
+        ("gs.daysAgoStart(2)", "2026-03-09 00:00:00"),
+        ("gs.daysAgoEnd(0)", "2026-03-11 23:59:59"),
+        ("gs.daysAgo(-1)", "2026-03-12 08:07:06"),
+        ("gs.hoursAgo(3)", "2026-03-11 05:07:06"),
+        ("gs.hoursAgoStart(1)", "2026-03-11 07:00:00"),
+        ("gs.hoursAgoEnd(1)", "2026-03-11 07:59:59"),
+        ("gs.minutesAgo(10)", "2026-03-11 07:57:06"),
+        ("gs.minutesAgoStart(1)", "2026-03-11 08:06:00"),
+        ("gs.monthsAgo(1)", "2026-02-11 08:07:06"),
+        ("gs.monthsAgoStart(1)", "2026-02-01 00:00:00"),
+        ("gs.monthsAgoEnd(1)", "2026-02-28 23:59:59"),
+        ("gs.quartersAgoStart(1)", "2025-10-01 00:00:00"),
+        ("gs.yearsAgo(1)", "2025-03-11 08:07:06"),
+        ("gs.nowDateTime()", "2026-03-11 08:07:06"),
+        ("gs.now()", "2026-03-11"),
+        ("gs.dateGenerate('2026-01-05','start')", "2026-01-05 00:00:00"),
+        ("gs.dateGenerate('2026-01-05','12:00:00')", "2026-01-05 12:00:00"),
+        ("gs.noSuchHelper()", None),
+    ],
+)
+def test_gs_helpers(expression: str, expected: str | None) -> None:
+    now = datetime(2026, 3, 11, 8, 7, 6)
+
+    assert gsdates.evaluate(expression, now) == expected
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    op=st.sampled_from(["=", "!=", ">", ">=", "<", "<="]),
+    value=st.integers(min_value=-1, max_value=8),
+    field=st.sampled_from(["reassignment_count", "priority"]),
+)
+def test_numeric_comparisons_match_an_oracle(
+    world: tuple[EmulatorServer, Api], op: str, value: int, field: str
+) -> None:
+    emu, api = world
+    rows = emu.instance.rows(CASE)
+    compare = {
+        "=": lambda a, b: a == b,
+        "!=": lambda a, b: a != b,
+        ">": lambda a, b: a > b,
+        ">=": lambda a, b: a >= b,
+        "<": lambda a, b: a < b,
+        "<=": lambda a, b: a <= b,
+    }[op]
+    expected = sorted(r["number"] for r in rows if compare(int(r[field]), value))
+
+    found = sorted(numbers(api, f"{field}{op}{value}"))
+
+    assert found == expected
