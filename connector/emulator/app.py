@@ -16,7 +16,7 @@ from typing import Any
 from werkzeug.http import http_date
 from werkzeug.wrappers import Request, Response
 
-from connector.emulator import handlers
+from connector.emulator import forms, handlers
 from connector.emulator.auth import User
 from connector.emulator.instance import ApiError, Instance
 
@@ -99,6 +99,8 @@ class EmulatorApp:
         path = request.path
         if path == "/oauth_token.do" and method == "POST":
             return self.oauth(request)
+        if method == "GET" and forms.is_form_path(path):
+            return forms.serve(self.instance, request)  # UI pages (write-back role)
         user = self.instance.auth.from_header(request.headers.get("Authorization"))
         if user is None:
             return unauthenticated()
