@@ -272,6 +272,7 @@ class ServiceNowClient:
         The instance answers 403 when an ACL hides any row of the table (§7.2).
         """
         params = {
+            **_PYSNOW_DEFAULTS_OFF,
             "sysparm_query": query,
             "sysparm_count": "true" if count else None,
             "sysparm_group_by": _join(group_by),
@@ -281,7 +282,6 @@ class ServiceNowClient:
             "sysparm_max_fields": _join(max_fields),
             "sysparm_having": having,
             "sysparm_display_value": display_value,
-            **_PYSNOW_DEFAULTS_OFF,
         }
         checked = self._call(
             "GET",
@@ -441,14 +441,16 @@ class ServiceNowClient:
 
     def _rejected_header(self) -> str | None:
         response = self._last_response
-        return response.request.headers.get("Authorization") if response else None
+        if response is None:
+            return None
+        return response.request.headers.get("Authorization")
 
     def _record_params(self, fields: Sequence[str] | None) -> dict[str, str | None]:
         return {
+            **_PYSNOW_DEFAULTS_OFF,
             "sysparm_exclude_reference_link": "true",
             "sysparm_display_value": "false",
             "sysparm_fields": ",".join(fields) if fields else None,
-            **_PYSNOW_DEFAULTS_OFF,
         }
 
     def _new_session(self) -> requests.Session:

@@ -1,0 +1,122 @@
+"""Basic and OAuth authentication, token expiry mid-run, and secret hygiene."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import pytest
+from pydantic import SecretStr
+
+from connector.emulator.server import EmulatorServer
+from connector.errors import AuthError
+from connector.servicenow import KeysetPager, ServiceNowClient
+
+from .conftest import CASES, settings_for
+
+
+def test_basic_auth_reads(emu, make_client):
+    client = make_client(emu, user="integration")
+
+    page = client.get_page(CASES, query="", fields=["sys_id"], limit=2)
+
+    assert len(page.rows) == 2
+
+
+@pytest.mark.parametrize("method", ["oauth_password", "oauth_client_credentials"])
+def test_oauth_grants_read_with_one_token(emu, make_client, method):
+    client = make_client(emu, user="integration", method=method)
+
+    for _ in range(3):
+        client.get_page(CASES, query="", fields=["sys_id"], limit=1)
+
+    assert client.metrics.token_refreshes == 1
+    assert client.metrics.requests_by_status["200"] == 4  # token + 3 reads
+
+
+def test_token_expiry_mid_run_refreshes_once_and_replays(emu, make_client):
+    client = make_client(emu, user="integration", method="oauth_password")
+    pager = KeysetPager(
+        client, CASES, fields=["sys_id"], page_size=10, since=None, until=None
+    )
+    pages = iter(pager)
+    seen = [row["sys_id"] for row in next(pages).rows]
+
+    emu.instance.expire_tokens()
+    seen += [row["sys_id"] for page in pages for row in page.rows]
+
+    assert sorted(seen) == sorted(row["sys_id"] for row in emu.instance.rows(CASES))
+    assert client.metrics.requests_by_status["401"] == 1
+    assert client.metrics.token_refreshes == 2
+
+
+def test_parallel_clones_share_one_refresh(emu, make_client):
+    client = make_client(emu, user="integration", method="oauth_password")
+    client.get_page(CASES, query="", fields=["sys_id"], limit=1)
+    clones = [client.clone() for _ in range(4)]
+    emu.instance.expire_tokens()
+    errors: list[BaseException] = []
+
+    def read(worker: ServiceNowClient) -> None:
+        try:
+            worker.get_page(CASES, query="", fields=["sys_id"], limit=1)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=read, args=(c,)) for c in clones]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert client.metrics.token_refreshes == 2
+
+
+def test_wrong_client_secret_is_auth_error_without_the_secret(emu, caplog):
+    settings = settings_for(emu, user="integration", method="oauth_password")
+    bad = settings.model_copy(
+        update={
+            "auth": settings.auth.model_copy(
+                update={"client_secret": SecretStr("wrong-Secret-4711")}
+            )
+        }
+    )
+    caplog.set_level(logging.DEBUG)
+
+    with ServiceNowClient(bad) as client, pytest.raises(AuthError) as caught:
+        client.get_page(CASES, query="", fields=["sys_id"], limit=1)
+
+    text = str(caught.value) + repr(caught.value) + repr(client) + caplog.text
+    assert "wrong-Secret-4711" not in text
+    assert "client_secret" in str(caught.value)
+    assert caught.value.status == 401
+
+
+def test_wrong_basic_password_is_not_retried(emu, caplog):
+    settings = settings_for(emu, user="integration")
+    bad = settings.model_copy(
+        update={
+            "auth": settings.auth.model_copy(update={"password": SecretStr("Nope-987")})
+        }
+    )
+    before = emu.instance.request_count
+    caplog.set_level(logging.DEBUG)
+
+    with ServiceNowClient(bad) as client, pytest.raises(AuthError) as caught:
+        client.get_page(CASES, query="", fields=["sys_id"], limit=1)
+
+    assert emu.instance.request_count - before == 1
+    assert "Nope-987" not in str(caught.value) + caplog.text
+    assert "401" in str(caught.value)
+
+
+def test_second_401_after_refresh_is_auth_error():
+    # Tokens that are already expired when issued: the refresh cannot help.
+    with EmulatorServer(accounts=0, seed=7, token_lifetime_s=0) as server:
+        settings = settings_for(server, user="integration", method="oauth_password")
+        with ServiceNowClient(settings) as client, pytest.raises(AuthError) as caught:
+            client.get_page("sys_user", query="", fields=["sys_id"], limit=1)
+
+    assert "refreshed once" in str(caught.value)
+    assert client.metrics.requests_by_status["401"] == 2
