@@ -68,14 +68,21 @@ def test_time_to_value(engine: Engine, seed: Seed) -> None:
     assert ttv.p75_days == pytest.approx(75.75)
     assert (ttv.reached, ttv.not_yet) == (4, 1)
     days = {a.sys_id: a.ttv_days for a in result.accounts}
-    assert days == {ids["A"]: 31, ids["B"]: 61, ids["C"]: None, ids["D"]: 120,
-                    ids["E"]: 0}
+    assert days == {
+        ids["A"]: 31,
+        ids["B"]: 61,
+        ids["C"]: None,
+        ids["D"]: 120,
+        ids["E"]: 0,
+    }
 
 
 def test_time_to_value_threshold_is_a_parameter(engine: Engine, seed: Seed) -> None:
     _usage(seed)
 
-    ttv = compute_kpis(engine, KpiSettings(ttv_utilisation=0.9), as_of=AS_OF).overall.ttv
+    ttv = compute_kpis(
+        engine, KpiSettings(ttv_utilisation=0.9), as_of=AS_OF
+    ).overall.ttv
 
     # only D reaches 90% (120 days); one value: median = P75 = 120
     assert (ttv.median_days, ttv.p75_days, ttv.reached, ttv.not_yet) == (120, 120, 1, 4)

@@ -36,8 +36,12 @@ def _acme(seed: Seed) -> str:
     seed.usage(acme, date(2026, 11, 1), 5, 10)
     seed.case(acme, state="10", priority=1, opened_at=datetime(2026, 6, 1))
     for day in (1, 2, 3):
-        seed.case(acme, priority=3, opened_at=datetime(2026, 11, day),
-                  resolved_at=datetime(2026, 11, day, 12))
+        seed.case(
+            acme,
+            priority=3,
+            opened_at=datetime(2026, 11, day),
+            resolved_at=datetime(2026, 11, day, 12),
+        )
     for score in (10, 10, 10, 8, 3):
         seed.answer(acme, "M_NPS", score)
     seed.question("M_CSAT", scale_min=1, scale_max=5)
@@ -56,7 +60,11 @@ def test_health_score_by_hand(engine: Engine, seed: Seed) -> None:
     account = _health(compute_kpis(engine, SETTINGS, as_of=AS_OF), acme)
 
     assert account.health.components == {
-        "adoption": 50, "support": 33, "nps": 90, "csat": 70, "engagement": 87,
+        "adoption": 50,
+        "support": 33,
+        "nps": 90,
+        "csat": 70,
+        "engagement": 87,
         "commercial": 75,
     }
     assert (account.health.score, account.health.band) == (63, "yellow")
@@ -73,16 +81,21 @@ def test_too_little_data_gives_no_score(engine: Engine, seed: Seed) -> None:
 
     assert (account.health.score, account.health.band) == (None, None)
     assert account.health.weight_share == 0.35
-    assert account.health.reason == "insufficient data (adoption, csat, engagement, nps)"
+    assert (
+        account.health.reason == "insufficient data (adoption, csat, engagement, nps)"
+    )
 
 
 def test_trend_from_a_snapshot_28_days_earlier(engine: Engine, seed: Seed) -> None:
     acme = _acme(seed)
     with engine.begin() as conn:
-        conn.execute(insert(HealthHistory.__table__), [
-            {"account": acme, "as_of": date(2026, 11, 3), "score": 70},
-            {"account": acme, "as_of": date(2026, 10, 1), "score": 10},
-        ])
+        conn.execute(
+            insert(HealthHistory.__table__),
+            [
+                {"account": acme, "as_of": date(2026, 11, 3), "score": 70},
+                {"account": acme, "as_of": date(2026, 10, 1), "score": 10},
+            ],
+        )
 
     account = _health(compute_kpis(engine, SETTINGS, as_of=AS_OF), acme)
 
@@ -94,8 +107,10 @@ def test_trend_ignores_snapshots_far_older_than_the_period(
 ) -> None:
     acme = _acme(seed)
     with engine.begin() as conn:
-        conn.execute(insert(HealthHistory.__table__),
-                     [{"account": acme, "as_of": date(2026, 10, 26), "score": 70}])
+        conn.execute(
+            insert(HealthHistory.__table__),
+            [{"account": acme, "as_of": date(2026, 10, 26), "score": 70}],
+        )
 
     assert _health(compute_kpis(engine, SETTINGS, as_of=AS_OF), acme).trend is None
 
@@ -123,9 +138,14 @@ def _count(engine: Engine, table, **where) -> int:
 def _value(engine: Engine, scope: str, scope_id: str, kpi: str) -> float | None:
     t = KpiSnapshot.__table__
     with engine.connect() as conn:
-        return conn.execute(select(t.c.value).where(
-            t.c.as_of == AS_OF, t.c.scope == scope, t.c.scope_id == scope_id,
-            t.c.kpi == kpi)).scalar_one()
+        return conn.execute(
+            select(t.c.value).where(
+                t.c.as_of == AS_OF,
+                t.c.scope == scope,
+                t.c.scope_id == scope_id,
+                t.c.kpi == kpi,
+            )
+        ).scalar_one()
 
 
 def test_rerunning_a_date_replaces_its_snapshot(engine: Engine, seed: Seed) -> None:
@@ -182,8 +202,9 @@ def test_snapshot_rows_carry_inputs(engine: Engine, seed: Seed) -> None:
     t = KpiSnapshot.__table__
 
     with engine.connect() as conn:
-        row = conn.execute(select(t).where(
-            t.c.scope == "overall", t.c.kpi == "nps")).one()
+        row = conn.execute(
+            select(t).where(t.c.scope == "overall", t.c.kpi == "nps")
+        ).one()
         computed = conn.execute(select(func.max(t.c.computed_at))).scalar_one()
 
     assert (row.value, row.numerator, row.n) == (40.0, 2.0, 5)
