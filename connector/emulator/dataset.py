@@ -10,6 +10,15 @@ expansion; ``truth`` records it so KPI results can be checked.
 Rows are dicts of strings exactly as an instance stores them (sys_ids, UTC
 ``YYYY-MM-DD HH:MM:SS``, 'true'/'false', '' for empty, durations as 1970
 datetimes). The same inputs give byte-identical rows in the same order.
+
+``truth`` (complete once ``batches()`` is exhausted) holds ``seed``,
+``accounts``, ``as_of``, the NPS and CSAT question sys_ids, ``account_health``
+({account sys_id: h}), ``churned`` ([{account, date, arr_lost}] where ``date``
+is the first day with no active sold product and ``arr_lost`` the ARR of the
+day before), ``expansions`` ([{account, date, arr_gained}]: seats added on a
+renewal or a product cross-sold to an existing customer, dated the day the
+higher ARR starts; new logos are not expansions and there is no contraction)
+and ``counts`` ({table: rows}). Only events on or before ``as_of`` appear.
 """
 
 from __future__ import annotations
@@ -85,9 +94,12 @@ class DatasetGenerator:
     """Generates the emulated instance's rows table by table, in batches."""
 
     def __init__(self, *, seed: int, accounts: int, as_of: dt.date) -> None:
+        if accounts < 0:
+            raise ValueError(f"accounts must be >= 0, got {accounts}")
         self.seed = seed
         self.accounts = accounts
-        self.as_of = as_of
+        # A datetime is accepted too; only its (UTC) date matters.
+        self.as_of = as_of.date() if isinstance(as_of, dt.datetime) else as_of
         self.truth: dict = {}
 
     def batches(self) -> Iterator[tuple[str, list[dict[str, str]]]]:

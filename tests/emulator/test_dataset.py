@@ -464,6 +464,19 @@ def test_any_inputs_give_consistent_rows(
             assert row["sys_created_on"] <= row["sys_updated_on"] <= end
             assert all(not row[n] or row[n] in visible[t] for n, t in refs.items())
     assert all(c["date"] <= str(as_of) for c in truth["churned"])
+    metrics = {m["sys_id"] for m in data["asmt_metric"]}
+    assert {NPS_METRIC_ID, CSAT_METRIC_ID} <= metrics
+    responsibilities = {r["sys_id"] for r in data["sn_customerservice_responsibility"]}
+    assert ACCOUNT_MANAGER_RESPONSIBILITY_ID in responsibilities
+
+
+def test_datetime_as_of_means_its_date() -> None:
+    by_date = DatasetGenerator(seed=2, accounts=3, as_of=AS_OF)
+    by_datetime = DatasetGenerator(
+        seed=2, accounts=3, as_of=dt.datetime(2026, 11, 30, 17, 45, 12)
+    )
+
+    assert list(by_date.batches()) == list(by_datetime.batches())
 
 
 def fcr_shares(data: Data) -> dict[str, float]:
