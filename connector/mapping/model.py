@@ -81,6 +81,9 @@ class Mapping(_Strict):
     target: str
     key: str = "sys_id"
     cursor: str = "sys_updated_on"
+    # "full" re-reads the whole table by sys_id when due (tables without a
+    # usable sys_updated_on, small metadata tables) instead of keyset windows.
+    mode: Literal["incremental", "full"] = "incremental"
     filter: str = ""
     fields: dict[str, FieldSpec] = Field(min_length=1)
     defaults: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,350 @@
+"""Backfill: the incremental engine over ``[since, until)``, in parallel time slices.
+
+Each slice is pulled by a worker thread with its own HTTP session (a client
+clone); every page commits with the slice's cursor, so a killed backfill resumes
+inside the slice it was in. When every slice is done the job is dropped and the
+incremental cursor starts at the job's ``until``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Protocol
+
+from sqlalchemy import Connection
+
+from connector.config import Settings
+from connector.errors import UsageError
+from connector.servicenow.client import ServiceNowClient
+from connector.servicenow.models import Cursor
+from connector.servicenow.query import Q
+from connector.servicenow.values import parse_datetime_utc
+from connector.store.state import BackfillSlice
+from connector.sync import checkpoints
+from connector.sync.prepare import PreparedMapping
+from connector.sync.pull import RunStats, Window, pull_window
+from connector.sync.runner import (
+    RunResult,
+    SyncSession,
+    open_session,
+    run_each,
+    run_table,
+    window_end,
+)
+
+log = logging.getLogger(__name__)
+
+
+class BackfillProgress(Protocol):
+    """Receives progress per table (the CLI draws it with rich or logs it)."""
+
+    def start(self, table: str, total: int | None) -> None: ...
+
+    def advance(self, table: str, rows: int) -> None: ...
+
+    def finish(self, table: str) -> None: ...
+
+
+@dataclass
+class Job:
+    """A backfill job of one mapping: its bounds and slices."""
+
+    since: datetime
+    until: datetime
+    slices: list[BackfillSlice]
+
+
+def run_backfill(
+    settings: Settings,
+    *,
+    tables: list[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    workers: int | None = None,
+    progress: BackfillProgress | None = None,
+    stop_event: threading.Event | None = None,
+    session: SyncSession | None = None,
+) -> list[RunResult]:
+    """Backfill every mapped table (or ``tables``) over ``[since, until)``.
+
+    An unfinished backfill of a table resumes where it stopped when called
+    again without bounds (or with the same ones). ``since`` defaults to
+    ``sync.backfill_since``, else the table's oldest row; ``until`` to the
+    instance's clock minus ``sync.lag_seconds``.
+
+    Raises:
+        MappingError: a mapping is invalid or names a field the instance lacks.
+        UsageError: ``since`` is not before ``until``.
+    """
+    if since and until and since >= until:
+        raise UsageError(f"--since {since:%Y-%m-%d %H:%M:%S} must be before --until")
+    own = session is None
+    session = session or open_session(settings, tables=tables)
+    count = workers or settings.sync.workers
+    try:
+        return run_each(
+            session,
+            lambda p: backfill_table(
+                session,
+                p,
+                since=since,
+                until=until,
+                workers=count,
+                progress=progress,
+                stop_event=stop_event,
+            ),
+        )
+    finally:
+        if own:
+            session.close()
+
+
+def backfill_table(
+    session: SyncSession,
+    prepared: PreparedMapping,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    workers: int,
+    progress: BackfillProgress | None = None,
+    stop_event: threading.Event | None = None,
+) -> RunResult:
+    """Backfill one table, resuming its unfinished job when bounds allow."""
+    if prepared.mapping.mode == "full":
+        from connector.sync.incremental import full_table
+
+        return full_table(session, prepared, "backfill", stop_event=stop_event)
+    job = plan_job(session, prepared, since, until)
+
+    def body(run_id: int, stats: RunStats) -> bool:
+        pending = [s for s in job.slices if not s.done]
+        if progress:
+            progress.start(prepared.name, _remaining(session, prepared, job))
+        try:
+            done = _run_slices(
+                session, prepared, pending, workers, stats, run_id, progress, stop_event
+            )
+        finally:
+            if progress:
+                progress.finish(prepared.name)
+        if done:
+            finish_job(session, prepared, job)
+        return done
+
+    return run_table(session, prepared, "backfill", (job.since, job.until), body)
+
+
+def plan_job(
+    session: SyncSession,
+    prepared: PreparedMapping,
+    since: datetime | None,
+    until: datetime | None,
+) -> Job:
+    """Resume the mapping's unfinished job, or slice a new one."""
+    open_ = checkpoints.open_slices(session.store, prepared.mapping)
+    if open_:
+        first = open_[0]
+        job_since, job_until = (
+            checkpoints._aware(first.job_since),
+            checkpoints._aware(first.job_until),
+        )
+        if (since is None or since == job_since) and (
+            until is None or until == job_until
+        ):
+            log.info(
+                "Resuming the backfill of %r over [%s, %s)",
+                prepared.name,
+                job_since,
+                job_until,
+            )
+            return Job(job_since, job_until, open_)
+
+    job_until = until or window_end(session)
+    job_since = (
+        since or _configured_since(session.settings) or _oldest(session, prepared)
+    )
+    job_since = min(job_since or job_until, job_until)
+    bounds = split_slices(job_since, job_until, session.settings.sync.slice_days)
+    checkpoints.create_slices(
+        session.store, prepared.mapping, job_since, job_until, bounds
+    )
+    return Job(
+        job_since, job_until, checkpoints.open_slices(session.store, prepared.mapping)
+    )
+
+
+def split_slices(
+    since: datetime, until: datetime, days: int
+) -> list[tuple[datetime, datetime]]:
+    """``[since, until)`` cut into consecutive slices of ``days`` days."""
+    step, bounds, start = timedelta(days=days), [], since
+    while start < until:
+        end = min(start + step, until)
+        bounds.append((start, end))
+        start = end
+    return bounds
+
+
+def _configured_since(settings: Settings) -> datetime | None:
+    day: date | None = settings.sync.backfill_since
+    return datetime.combine(day, time(), tzinfo=UTC) if day else None
+
+
+def _oldest(session: SyncSession, prepared: PreparedMapping) -> datetime | None:
+    """The cursor value of the table's oldest row (whole second), None when empty."""
+    mapping = prepared.mapping
+    query = Q.and_(Q.raw(mapping.filter), Q.order_by(mapping.cursor, "sys_id")).encode()
+    page = session.client.get_page(
+        mapping.source, query=query, fields=[mapping.cursor, "sys_id"], limit=1
+    )
+    if not page.rows:
+        return None
+    oldest = parse_datetime_utc(page.rows[0].get(mapping.cursor))
+    return oldest.replace(microsecond=0) if oldest else None
+
+
+def _remaining(session: SyncSession, prepared: PreparedMapping, job: Job) -> int | None:
+    """Rows left to pull (X-Total-Count of the job window minus stored slice rows)."""
+    mapping = prepared.mapping
+    query = Q.and_(
+        Q.raw(mapping.filter),
+        Q.gte(mapping.cursor, job.since),
+        Q.lt(mapping.cursor, job.until),
+    ).encode()
+    try:
+        page = session.client.get_page(
+            mapping.source, query=query, fields=["sys_id"], limit=1, count=True
+        )
+    except Exception:
+        return None
+    done = sum(s.rows for s in job.slices)
+    return None if page.total is None else max(page.total - done, 0)
+
+
+class _EitherEvent:
+    """Set when the caller's stop event or the pass's abort event is set."""
+
+    def __init__(self, *events: threading.Event | None) -> None:
+        self.events = [e for e in events if e is not None]
+
+    def is_set(self) -> bool:
+        return any(e.is_set() for e in self.events)
+
+
+def _run_slices(
+    session: SyncSession,
+    prepared: PreparedMapping,
+    pending: list[BackfillSlice],
+    workers: int,
+    stats: RunStats,
+    run_id: int,
+    progress: BackfillProgress | None,
+    stop_event: threading.Event | None,
+) -> bool:
+    """Pull the pending slices on ``workers`` threads; False when stopped early."""
+    abort = threading.Event()
+    stop = _EitherEvent(stop_event, abort)
+    local = threading.local()
+    clients: list[ServiceNowClient] = []
+    lock = threading.Lock()
+
+    def client() -> ServiceNowClient:
+        if not hasattr(local, "client"):
+            local.client = session.client.clone()
+            with lock:
+                clients.append(local.client)
+        return local.client
+
+    def work(piece: BackfillSlice) -> bool:
+        if stop.is_set():
+            return False
+        try:
+            return _pull_slice(
+                session, prepared, piece, client(), stats, run_id, progress, stop
+            )
+        except BaseException:
+            abort.set()
+            raise
+
+    try:
+        with ThreadPoolExecutor(
+            max_workers=max(1, workers), thread_name_prefix="backfill"
+        ) as pool:
+            futures = [pool.submit(work, piece) for piece in pending]
+            outcomes = [_result_or_error(f) for f in futures]
+    finally:
+        for each in clients:
+            each.close()
+    errors = [o for o in outcomes if isinstance(o, BaseException)]
+    if errors:
+        raise errors[0]
+    return all(outcomes)
+
+
+def _result_or_error(future):  # type: ignore[no-untyped-def]
+    try:
+        return future.result()
+    except BaseException as exc:
+        return exc
+
+
+def _pull_slice(
+    session: SyncSession,
+    prepared: PreparedMapping,
+    piece: BackfillSlice,
+    client: ServiceNowClient,
+    stats: RunStats,
+    run_id: int,
+    progress: BackfillProgress | None,
+    stop: _EitherEvent,
+) -> bool:
+    since: Cursor = (
+        (checkpoints._aware(piece.cursor_ts), piece.cursor_sys_id or "")
+        if piece.cursor_ts is not None
+        else (checkpoints._aware(piece.slice_start), "")
+    )
+    slice_id = int(piece.id or 0)
+
+    def checkpoint(conn: Connection, cursor: Cursor, rows: int) -> None:
+        checkpoints.save_slice_cursor(conn, slice_id, cursor, rows)
+
+    advance: Callable[[str, int], None] | None = progress.advance if progress else None
+    done = pull_window(
+        client=client,
+        store=session.store,
+        prepared=prepared,
+        window=Window(since=since, until=checkpoints._aware(piece.slice_end)),
+        page_size=session.settings.instance.page_size,
+        stats=stats,
+        checkpoint=checkpoint,
+        run_id=run_id,
+        stop_event=stop,  # type: ignore[arg-type]
+        progress=advance,
+        batch_size=session.settings.store.batch_size,
+    )
+    if done:
+        checkpoints.finish_slice(session.store, slice_id)
+    return done
+
+
+def finish_job(session: SyncSession, prepared: PreparedMapping, job: Job) -> None:
+    """Drop the finished job; start incremental sync and delete audit at ``until``."""
+    state = checkpoints.load_state(session.store, prepared.mapping)
+    cursor = checkpoints.cursor_of(state)
+    values: dict[str, object] = {}
+    # Move the cursor only when no gap opens between it and the backfilled range.
+    if cursor is None or job.since <= cursor[0] < job.until:
+        values.update(cursor_ts=job.until, cursor_sys_id="")
+    if state.delete_cursor_ts is None:
+        values.update(delete_cursor_ts=job.until, delete_cursor_sys_id="")
+    if state.last_reconcile_at is None:
+        values.update(last_reconcile_at=job.until)
+    with session.store.write() as conn:
+        checkpoints.drop_job(conn, prepared.mapping)
+        if values:
+            checkpoints.save_state(conn, prepared.mapping, **values)

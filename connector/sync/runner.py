@@ -1,0 +1,211 @@
+"""Entry points: incremental sync, backfill, reconciliation and check, per table.
+
+Each table run is recorded in ``sync_run`` and ends with one INFO summary line.
+A failing table does not stop the others, except errors that concern the whole
+instance (rate-limit ceiling, authentication): those stop the pass, after the
+pages in hand are committed, with a message saying how to resume.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from connector.config import Settings
+from connector.errors import (
+    AuthError,
+    CsmSyncError,
+    RateLimitCeilingError,
+)
+from connector.mapping.loader import load_mappings
+from connector.servicenow.client import ServiceNowClient
+from connector.servicenow.metrics import ClientMetrics
+from connector.store.engine import Store, open_store
+from connector.sync import checkpoints
+from connector.sync.prepare import PreparedMapping, prepare
+from connector.sync.pull import RunStats
+
+log = logging.getLogger(__name__)
+
+# Errors after which no further table is worth trying in this pass.
+STOP_PASS = (RateLimitCeilingError, AuthError)
+
+ProgressCallback = Callable[[str, int], None]
+
+
+@dataclass
+class RunResult:
+    """How one table run ended; ``outcome`` is ok, failed or stopped."""
+
+    mapping: str
+    source_table: str
+    mode: str
+    outcome: str
+    pages: int = 0
+    fetched: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    quarantined: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    window: tuple[datetime | None, datetime | None] = (None, None)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "ok"
+
+
+@dataclass
+class SyncSession:
+    """What one pass needs: settings, the store, a client, prepared mappings."""
+
+    settings: Settings
+    store: Store
+    client: ServiceNowClient
+    prepared: list[PreparedMapping] = field(default_factory=list)
+
+    def close(self) -> None:
+        self.client.close()
+        self.store.dispose()
+
+
+def open_session(
+    settings: Settings,
+    *,
+    tables: list[str] | None = None,
+    client: ServiceNowClient | None = None,
+    store: Store | None = None,
+) -> SyncSession:
+    """Load mappings, open the store, check the mappings against the instance."""
+    mappings = load_mappings(
+        settings.mappings_dir, tables=tables or settings.sync.tables
+    )
+    store = store or open_store(settings.store.url)
+    client = client or ServiceNowClient(settings.instance, metrics=ClientMetrics())
+    try:
+        prepared = prepare(client, mappings)
+    except BaseException:
+        client.close()
+        raise
+    return SyncSession(settings=settings, store=store, client=client, prepared=prepared)
+
+
+def window_end(session: SyncSession) -> datetime:
+    """Server time minus the lag, whole seconds: the exclusive end of a window (C02)."""
+    now = session.client.server_time().replace(microsecond=0)
+    return now - timedelta(seconds=session.settings.sync.lag_seconds)
+
+
+def run_table(
+    session: SyncSession,
+    prepared: PreparedMapping,
+    mode: str,
+    window: tuple[datetime | None, datetime | None],
+    body: Callable[[int, RunStats], bool],
+) -> RunResult:
+    """Run ``body(run_id, stats)`` as one recorded table run.
+
+    ``body`` returns False when it stopped early on request. Errors of one table
+    are recorded and returned; an instance-wide error raises :class:`_PassStopped`.
+    """
+    stats = RunStats()
+    retries_before = session.client.metrics.retries
+    started = time.monotonic()
+    run_id = checkpoints.start_run(session.store, prepared.mapping, mode, window)
+    outcome, error, fatal = "ok", None, None
+    try:
+        if not body(run_id, stats):
+            outcome = "stopped"
+    except RateLimitCeilingError as exc:
+        outcome, error, fatal = "stopped", _resume_message(exc), exc
+    except CsmSyncError as exc:
+        outcome, error = "failed", str(exc)
+        fatal = exc if isinstance(exc, STOP_PASS) else None
+    result = RunResult(
+        mapping=prepared.name,
+        source_table=prepared.mapping.source,
+        mode=mode,
+        outcome=outcome,
+        pages=stats.pages,
+        fetched=stats.fetched,
+        inserted=stats.inserted,
+        updated=stats.updated,
+        unchanged=stats.unchanged,
+        deleted=stats.deleted,
+        quarantined=stats.quarantined,
+        retries=session.client.metrics.retries - retries_before,
+        seconds=round(time.monotonic() - started, 3),
+        error=error,
+        window=window,
+    )
+    checkpoints.finish_run(
+        session.store,
+        run_id,
+        outcome=outcome,
+        error=error,
+        retries=result.retries,
+        duration_seconds=result.seconds,
+        **stats.as_columns(),
+    )
+    log_summary(result)
+    if fatal is not None:
+        raise _PassStopped(result, fatal)
+    return result
+
+
+class _PassStopped(Exception):
+    """Internal: a table ended with an error that stops the whole pass."""
+
+    def __init__(self, result: RunResult, cause: CsmSyncError) -> None:
+        self.result = result
+        self.cause = cause
+        super().__init__(str(cause))
+
+
+def _resume_message(exc: RateLimitCeilingError) -> str:
+    return (
+        f"{exc} Progress is checkpointed; resume later (after about "
+        f"{int(exc.retry_after)} s) by running the same command again."
+    )
+
+
+def log_summary(result: RunResult) -> None:
+    """The one INFO line per table per run."""
+    level = logging.INFO if result.ok else logging.WARNING
+    log.log(
+        level,
+        "Synced %r mode=%s outcome=%s rows in=%d up=%d del=%d quarantined=%d "
+        "fetched=%d pages=%d retries=%d seconds=%.1f%s",
+        result.mapping,
+        result.mode,
+        result.outcome,
+        result.inserted,
+        result.updated,
+        result.deleted,
+        result.quarantined,
+        result.fetched,
+        result.pages,
+        result.retries,
+        result.seconds,
+        f" error={result.error}" if result.error else "",
+    )
+
+
+def run_each(
+    session: SyncSession, step: Callable[[PreparedMapping], RunResult]
+) -> list[RunResult]:
+    """Run ``step`` per mapping; stop the pass on an instance-wide error."""
+    results = []
+    for prepared in session.prepared:
+        try:
+            results.append(step(prepared))
+        except _PassStopped as stopped:
+            results.append(stopped.result)
+            break
+    return results
