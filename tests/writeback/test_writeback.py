@@ -1,0 +1,295 @@
+"""run_writeback and `csm-sync writeback` against the emulator and a real store."""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime
+
+import pytest
+from sqlmodel import Session, select
+from typer.testing import CliRunner
+
+from connector.cli import app
+from connector.store.engine import open_store
+from connector.writeback.install import install_fields
+from connector.writeback.models import WritebackLog, WritebackState
+from connector.writeback.runner import run_writeback
+
+from .conftest import account_values, health, mod_counts
+
+runner = CliRunner()
+NOW = datetime(2026, 12, 3, 6, 0, tzinfo=UTC)
+
+
+def log_rows(store_url: str) -> list[WritebackLog]:
+    store = open_store(store_url)
+    try:
+        with Session(store.engine) as session:
+            return list(session.exec(select(WritebackLog)).all())
+    finally:
+        store.dispose()
+
+
+@pytest.fixture
+def installed(emu, make_settings):
+    install_fields(make_settings())
+    return emu
+
+
+def test_writes_every_score_and_reads_back_equal(
+    installed, accounts, make_settings, seed_health
+):
+    seed_health([health(a, 40 + 10 * i) for i, a in enumerate(accounts)])
+
+    result = run_writeback(make_settings(), now=NOW)
+
+    assert result.failed == 0
+    assert result.written == 6 * len(accounts)
+    for i, sys_id in enumerate(accounts):
+        stored = account_values(installed, sys_id)
+        assert stored["u_health_score"] == str(40 + 10 * i)
+        assert stored["u_health_band"] == ("green" if 40 + 10 * i >= 70 else "yellow")
+        assert stored["u_health_trend"] == "2"
+        assert stored["u_nps"] == "30"
+        assert stored["u_health_reason"] == "weakest: support 20, adoption 35"
+        assert stored["u_health_updated"] == "2026-12-03 06:00:00"
+
+
+def test_second_run_sends_no_write(installed, accounts, make_settings, seed_health):
+    seed_health([health(a, 55) for a in accounts])
+    run_writeback(make_settings(), now=NOW)
+    before = mod_counts(installed)
+
+    again = run_writeback(make_settings(), now=NOW.replace(day=4))
+
+    assert again.sent_accounts == 0
+    assert again.results == []
+    assert mod_counts(installed) == before
+
+
+def test_first_run_trusts_values_already_on_the_instance(
+    installed, accounts, make_settings, seed_health
+):
+    target = accounts[0]
+    installed.instance.update(
+        "customer_account", target,
+        {"u_health_score": "61", "u_health_band": "yellow", "u_health_trend": "2",
+         "u_nps": "30.0", "u_health_reason": " weakest: support 20, adoption 35 "},
+    )  # fmt: skip
+    seed_health([health(target, 61)])
+    before = mod_counts(installed)[target]
+
+    result = run_writeback(make_settings(), now=NOW)
+
+    assert result.sent_accounts == 0
+    assert mod_counts(installed)[target] == before
+
+
+def test_only_changed_accounts_are_sent_after_a_kpi_change(
+    installed, accounts, make_settings, seed_health, tmp_sqlite_url
+):
+    seed_health([health(a, 50) for a in accounts])
+    run_writeback(make_settings(), now=NOW)
+    before = mod_counts(installed)
+    changed = accounts[1]
+    seed_health([health(changed, 81)])
+    later = NOW.replace(hour=7)
+
+    result = run_writeback(make_settings(), now=later)
+
+    assert result.sent_accounts == 1
+    assert {r.write.account for r in result.results} == {changed}
+    after = mod_counts(installed)
+    assert [a for a in accounts if after[a] != before[a]] == [changed]
+    stored = account_values(installed, changed)
+    assert (stored["u_health_score"], stored["u_health_band"]) == ("81", "green")
+    assert stored["u_health_updated"] == "2026-12-03 07:00:00"
+    sent = {r.field for r in log_rows(tmp_sqlite_url) if r.run_id == result.run_id}
+    assert sent == {"u_health_score", "u_health_band", "u_health_updated"}
+
+
+def test_dry_run_prints_the_diff_and_sends_no_write(
+    installed, accounts, write_config, seed_health
+):
+    seed_health([health(a, 72) for a in accounts])
+    config = write_config()
+    before = mod_counts(installed)
+
+    result = runner.invoke(app, ["writeback", "--dry-run", "-c", str(config)])
+
+    assert result.exit_code == 0, result.output
+    assert mod_counts(installed) == before
+    assert "u_health_score" in result.output
+    assert "Dry run: 5 accounts, 5 would change" in result.output
+
+
+def test_account_option_writes_one_account(
+    installed, accounts, write_config, seed_health
+):
+    seed_health([health(a, 72) for a in accounts])
+    config = write_config()
+    before = mod_counts(installed)
+
+    result = runner.invoke(
+        app, ["writeback", "--account", accounts[2], "-c", str(config)]
+    )
+
+    assert result.exit_code == 0, result.output
+    after = mod_counts(installed)
+    assert [a for a in accounts if after[a] != before[a]] == [accounts[2]]
+
+
+def test_small_nps_sample_clears_the_field(
+    installed, accounts, make_settings, seed_health
+):
+    seed_health([health(accounts[0], 66, nps_value=None, nps_n=3)])
+
+    run_writeback(make_settings(), now=NOW)
+
+    assert account_values(installed, accounts[0])["u_nps"] == ""
+
+
+# --- failures are failures (C09) ---------------------------------------------------
+
+
+def _assert_failed(result, store_url: str, field: str, text: str) -> None:
+    failed = [r for r in result.results if not r.ok and r.write.spec.element == field]
+    assert failed, f"no failed write of {field}"
+    assert all(text in r.message for r in failed)
+    assert not any(r.ok for r in result.results if r.write.spec.element == field)
+    logged = [r for r in log_rows(store_url) if r.field == field]
+    assert logged and {r.outcome for r in logged} == {"failed"}
+
+
+def test_deleted_field_is_reported_failed_with_the_fix(
+    installed, accounts, write_config, seed_health, tmp_sqlite_url
+):
+    seed_health([health(a, 50) for a in accounts])
+    config = write_config()
+    first = runner.invoke(app, ["writeback", "-c", str(config)])
+    assert first.exit_code == 0, first.output
+    dictionary = installed.instance.rows("sys_dictionary")
+    row = next(r for r in dictionary if r["element"] == "u_health_score")
+    installed.instance.delete("sys_dictionary", row["sys_id"])
+
+    again = runner.invoke(app, ["writeback", "-c", str(config)])
+
+    assert again.exit_code == 1
+    assert "FAILED" in again.output
+    assert "csm-sync install-fields" in again.output
+    logged = [r for r in log_rows(tmp_sqlite_url) if r.field == "u_health_score"]
+    assert [r.outcome for r in logged].count("failed") >= len(accounts)
+
+
+def test_renamed_field_that_does_not_exist_fails(
+    installed, accounts, make_settings, seed_health, tmp_sqlite_url
+):
+    seed_health([health(a, 50) for a in accounts])
+    settings = make_settings(fields={"score": "u_health_scor"})
+
+    result = run_writeback(settings, now=NOW)
+
+    assert result.failed > 0
+    _assert_failed(
+        result, tmp_sqlite_url, "u_health_scor", "run `csm-sync install-fields`"
+    )
+    assert "u_health_scor" not in account_values(installed, accounts[0])
+
+
+def test_missing_field_fails_on_read_back_when_dictionary_is_hidden(
+    installed, accounts, make_settings, seed_health, tmp_sqlite_url
+):
+    # The integration user reads no dictionary rows, so only the PATCH answer
+    # can tell: 200, and the field is simply absent from the result (C09).
+    seed_health([health(accounts[0], 50)])
+    settings = make_settings(user="integration", fields={"trend": "u_health_trnd"})
+
+    result = run_writeback(settings, now=NOW)
+
+    _assert_failed(result, tmp_sqlite_url, "u_health_trnd", "missing from the response")
+    ok = {r.write.spec.element for r in result.results if r.ok}
+    assert "u_health_score" in ok
+
+
+def test_read_only_field_is_reported_failed(
+    installed, accounts, make_settings, seed_health, tmp_sqlite_url
+):
+    row = next(
+        r for r in installed.instance.rows("sys_dictionary")
+        if r["element"] == "u_health_reason"
+    )  # fmt: skip
+    installed.instance.update("sys_dictionary", row["sys_id"], {"read_only": "true"})
+    seed_health([health(accounts[0], 50)])
+
+    result = run_writeback(make_settings(), now=NOW)
+
+    _assert_failed(result, tmp_sqlite_url, "u_health_reason", "read-only")
+    assert account_values(installed, accounts[0])["u_health_reason"] == ""
+
+
+def test_business_rule_that_overwrites_is_failed_every_run(
+    installed, accounts, make_settings, seed_health, tmp_sqlite_url
+):
+    installed.instance.add_business_rule(
+        "customer_account", "u_health_score", lambda v: "0"
+    )
+    seed_health([health(accounts[0], 77)])
+
+    first = run_writeback(make_settings(), now=NOW)
+    second = run_writeback(make_settings(), now=NOW)
+
+    for result in (first, second):
+        _assert_failed(
+            result, tmp_sqlite_url, "u_health_score", "a business rule or ACL changed"
+        )
+    assert "stored as '0' instead of '77'" in first.results[0].message
+
+
+def test_sanitising_rule_causes_one_write_not_one_per_run(
+    installed, accounts, make_settings, seed_health, tmp_sqlite_url
+):
+    installed.instance.add_business_rule(
+        "customer_account", "u_health_reason", lambda v: " " + html.escape(v) + "  "
+    )
+    seed_health([health(accounts[0], 45, reason="weakest: support & csat <20>")])
+
+    first = run_writeback(make_settings(), now=NOW)
+    before = mod_counts(installed)
+    second = run_writeback(make_settings(), now=NOW)
+
+    assert first.failed == 0
+    stored = account_values(installed, accounts[0])["u_health_reason"]
+    assert "&amp;" in stored
+    assert second.sent_accounts == 0
+    assert mod_counts(installed) == before
+    store = open_store(tmp_sqlite_url)
+    with Session(store.engine) as session:
+        state = session.get(WritebackState, (accounts[0], "u_health_reason"))
+    store.dispose()
+    assert state.returned == stored
+
+
+# --- hostile config ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("writeback", "key"),
+    [
+        ({"fields": {"score": "name"}}, "writeback.fields.score"),
+        ({"fields": {"reason": "sys_id"}}, "writeback.fields.reason"),
+        ({"fields": {"band": "u_x", "nps": "u_x"}}, "writeback.fields.nps"),
+        ({"table": "sys_user"}, "writeback.table"),
+    ],
+)
+def test_hostile_config_is_refused_before_any_request(
+    installed, accounts, write_config, seed_health, writeback, key
+):
+    seed_health([health(a, 50) for a in accounts])
+    config = write_config(**writeback)
+    before = installed.instance.request_count
+
+    result = runner.invoke(app, ["writeback", "-c", str(config)])
+
+    assert result.exit_code == 2
+    assert key in result.output
+    assert installed.instance.request_count == before
