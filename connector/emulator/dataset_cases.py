@@ -89,7 +89,7 @@ class Cases:
             self._case(account, w.work_time(day))
         self._outreach(account, first, last, years)
 
-    def _case(self, account: Account, opened: int) -> None:
+    def _case(self, account: Account, opened: int, parent: str = "") -> None:
         w, rng, h = self.w, self.w.rng, account.h
         if opened > w.end:
             return
@@ -103,9 +103,10 @@ class Cases:
         events, flags = self._history(account, opened, priority, contact[1], agent[1])
         applied = [e for e in events if e[0] <= w.end]
         state = applied[-1][2] if applied else "1"
-        self._write_case(
+        row = self._write_case(
             account, case_id, opened, priority, channel, contact, agent, applied, state
         )
+        row["parent"] = parent
         self._write_audit(case_id, applied)
         self._case_interactions(
             account, case_id, opened, channel, contact, agent, applied
@@ -113,6 +114,14 @@ class Cases:
         if state == "3":
             quality = 0.1 * flags
             self.on_closed(account, case_id, contact[0], applied[-1][0], quality)
+        if priority == 1 and not parent and rng.random() < 0.3:
+            self._children(account, case_id, opened)
+
+    def _children(self, account: Account, parent: str, opened: int) -> None:
+        """A critical case often becomes a major case other reports attach to."""
+        rng = self.w.rng
+        for _ in range(rng.randint(1, 3)):
+            self._case(account, opened + rng.randint(600, 4 * HOUR), parent)
 
     def _history(
         self, account: Account, opened: int, priority: int, customer: str, agent: str
@@ -164,7 +173,7 @@ class Cases:
         agent: tuple[str, str],
         applied: list[Event],
         state: str,
-    ) -> None:
+    ) -> dict[str, str]:
         w, rng = self.w, self.w.rng
         resolved = next((e[0] for e in reversed(applied) if e[2] == "6"), None)
         if state not in ("6", "3"):
@@ -186,7 +195,7 @@ class Cases:
             if state == "1" or rng.random() < 0.65 + 0.3 * account.h
             else (1 + int(rng.expovariate(1.5)))
         )
-        w.sink.add(
+        return w.sink.add(
             _CASE,
             case_id,
             (w.stamp(opened), w.stamp(updated)),

@@ -118,6 +118,7 @@ class People:
     def __init__(self, world: World) -> None:
         self.w = world
         self._user_names: set[str] = set()
+        self._account_ids: list[str] = []
         self.import_start = world.first_day * DAY + 9 * HOUR
 
     def _unique(self, base: str) -> str:
@@ -318,6 +319,11 @@ class People:
             )
             mods = 2
         updated = min(max(updated, account.created), w.end)
+        # A few accounts are subsidiaries of another customer.
+        parent = ""
+        if self._account_ids and rng.random() < 0.05:
+            parent = rng.choice(self._account_ids)
+        self._account_ids.append(account.sys_id)
         revenue = account.seats * rng.uniform(40_000, 400_000)
         w.sink.add(
             "customer_account",
@@ -335,6 +341,7 @@ class People:
                 "active": active,
                 "primary_contact": account.contacts[0][0],
                 "account_code": f"C-{account.sys_id[:8].upper()}",
+                "account_parent": parent,
                 "revenue_per_year": f"{revenue:.2f}",
             },
         )

@@ -301,6 +301,22 @@ def test_case_history_has_awaiting_info_and_reopens(small) -> None:
         assert case["sys_class_name"] == "sn_customerservice_case"
 
 
+def test_major_cases_have_children_and_some_accounts_a_parent(medium) -> None:
+    data, _ = medium
+    cases = {c["sys_id"]: c for c in data["sn_customerservice_case"]}
+
+    children = [c for c in cases.values() if c["parent"]]
+    parents = {c["parent"] for c in children}
+    subsidiaries = [a for a in data["customer_account"] if a["account_parent"]]
+
+    assert children and len(children) < 0.05 * len(cases)
+    assert all(cases[p]["priority"] == "1" and not cases[p]["parent"] for p in parents)
+    assert all(cases[c["parent"]]["account"] == c["account"] for c in children)
+    assert subsidiaries and all(
+        a["account_parent"] != a["sys_id"] for a in subsidiaries
+    )
+
+
 def test_surveys_store_scores_the_c15_way(small) -> None:
     data, _ = small
     definitions = {
