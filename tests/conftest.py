@@ -63,3 +63,35 @@ def pg_url() -> str:
             pytest.fail("CSM_SYNC_REQUIRE_PG=1 but CSM_SYNC_TEST_PG_URL is not set")
         pytest.skip("CSM_SYNC_TEST_PG_URL is not set")
     return url
+
+
+@pytest.fixture
+def fresh_pg_url(pg_url: str) -> Iterator[str]:
+    """A PostgreSQL URL of a new, empty database, dropped after the test.
+
+    Tests run in parallel (pytest -n 2) against one server, so each test that
+    creates tables gets its own database instead of sharing ``pg_url``'s.
+    """
+    import uuid
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    base = make_url(pg_url)
+    name = f"csm_t_{uuid.uuid4().hex[:12]}"
+    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_sqlite_url: str) -> str:
+    """Run the test once on a temp SQLite file and once on a fresh PostgreSQL DB."""
+    if request.param == "sqlite":
+        return tmp_sqlite_url
+    return request.getfixturevalue("fresh_pg_url")
