@@ -1,4 +1,4 @@
-"""Cases with their state history (sys_audit), interactions and their links.
+"""Cases with their state history in sys_audit.
 
 Low-health accounts open more cases, of higher priority, that wait on the
 customer and get reopened more often, so first-contact resolution and support
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from connector.emulator.dataset_interactions import Event, Interactions
 from connector.emulator.dataset_people import Account
 from connector.emulator.dataset_support import DAY, HOUR, World, poisson
 
@@ -18,13 +19,6 @@ _RESOLVE_HOURS = (6.0, 20.0, 60.0, 100.0)
 _SLA_HOURS = (12, 48, 120, 240)  # resolution SLA, paused while awaiting info
 _CHANNELS = ("web", "email", "phone", "chat", "social")
 _CHANNEL_WEIGHTS = (0.35, 0.28, 0.2, 0.14, 0.03)
-_INTERACTION_TYPE = {
-    "web": "messaging",
-    "email": "email",
-    "phone": "phone",
-    "chat": "chat",
-    "social": "messaging",
-}
 _SUBJECTS = (
     "Login fails after password reset",
     "Report export times out",
@@ -50,27 +44,20 @@ _RESOLUTIONS = (
     "Not Solved (Not Reproducible)",
     "Closed/Resolved by Caller",
 )
-_OUTREACH = (
-    "Quarterly business review",
-    "Adoption check-in",
-    "Renewal discussion",
-    "Onboarding follow-up",
-    "Executive sponsor call",
-)
 _AUTO_CLOSE_RATE = 250
 _FIX_RATE = 400
 _FIX_REACH = 120 * DAY  # the fix script touched cases opened in 4 months
 
-Event = tuple[int, str, str, str]  # (time, old state, new state, user_name)
 SurveyHook = Callable[[Account, str, str, int, float], None]
 
 
 class Cases:
-    """Writes cases, sys_audit state rows, interactions and related records."""
+    """Writes cases and their sys_audit state rows (interactions: ``Interactions``)."""
 
     def __init__(self, world: World, on_closed: SurveyHook) -> None:
         self.w = world
         self.on_closed = on_closed
+        self.interactions = Interactions(world)
         # A one-off fix script touched every recent case in one go (a burst).
         self.fix_time = (world.last_day - 45) * DAY + 14 * HOUR + 30 * 60
 
@@ -87,7 +74,7 @@ class Cases:
         )
         for day in days:
             self._case(account, w.work_time(day))
-        self._outreach(account, first, last, years)
+        self.interactions.outreach(account, first, last, years)
 
     def _case(self, account: Account, opened: int, parent: str = "") -> None:
         w, rng, h = self.w, self.w.rng, account.h
@@ -108,7 +95,7 @@ class Cases:
         )
         row["parent"] = parent
         self._write_audit(case_id, applied)
-        self._case_interactions(
+        self.interactions.for_case(
             account, case_id, opened, channel, contact, agent, applied
         )
         if state == "3":
@@ -258,118 +245,6 @@ class Cases:
                     "record_checkpoint": str(checkpoint),
                 },
             )
-
-    def _case_interactions(
-        self,
-        account: Account,
-        case_id: str,
-        opened: int,
-        channel: str,
-        contact: tuple[str, str],
-        agent: tuple[str, str],
-        applied: list[Event],
-    ) -> None:
-        """The contact that opened the case, and follow-ups while it was open."""
-        w, rng = self.w, self.w.rng
-        first = opened - rng.randint(60, 900)
-        times = [first]
-        resolved = next((e[0] for e in applied if e[2] == "6"), w.end)
-        if rng.random() < 0.06 + 0.25 * (1 - account.h):
-            extra = 1 + (rng.random() < 0.3)
-            times += sorted(
-                rng.randint(opened, max(opened, resolved)) for _ in range(extra)
-            )
-        kind = _INTERACTION_TYPE[channel]
-        for i, ts in enumerate(times):
-            if ts > w.end:
-                break
-            if i:
-                kind = rng.choice(("phone", "email", "chat"))
-            inter = self._interaction(
-                account,
-                contact,
-                agent,
-                ts,
-                kind,
-                "inbound",
-                "Customer contact about a case",
-            )
-            linked = max(ts, opened)
-            if linked <= w.end:
-                self._link(inter, case_id, linked, agent[1])
-
-    def _interaction(
-        self,
-        account: Account,
-        contact: tuple[str, str],
-        agent: tuple[str, str],
-        opened: int,
-        kind: str,
-        direction: str,
-        subject: str,
-    ) -> str:
-        w, rng = self.w, self.w.rng
-        closed = opened + rng.randint(120, 1800 if kind != "email" else 4 * HOUR)
-        state = "closed_complete"
-        if kind in ("chat", "phone") and rng.random() < 0.04:
-            state = "closed_abandoned"
-        if closed > w.end:
-            state, closed = "work_in_progress", 0
-        sys_id = w.sink.new_id()
-        w.sink.add(
-            "interaction",
-            sys_id,
-            (w.stamp(opened), w.stamp(closed or opened)),
-            (agent[1], agent[1]),
-            2 if closed else 0,
-            {
-                "type": kind,
-                "state": state,
-                "account": account.sys_id,
-                "contact": contact[0],
-                "opened_at": w.stamp(opened),
-                "closed_at": w.stamp(closed) if closed else "",
-                "assigned_to": agent[0],
-                "direction": direction,
-                "short_description": subject,
-            },
-        )
-        return sys_id
-
-    def _link(self, interaction: str, case_id: str, ts: int, user: str) -> None:
-        stamp = self.w.stamp(ts)
-        self.w.sink.add(
-            "interaction_related_record",
-            self.w.sink.new_id(),
-            (stamp, stamp),
-            (user, user),
-            0,
-            {
-                "interaction": interaction,
-                "document_table": _CASE,
-                "document_id": case_id,
-                "task": case_id,
-                "type": "task",
-            },
-        )
-
-    def _outreach(self, account: Account, first: int, last: int, years: float) -> None:
-        """Outbound CSM touches; engaged (healthy) accounts take more of them."""
-        w, rng = self.w, self.w.rng
-        if account.churn_day is not None:
-            last = min(last, account.churn_day)
-        for _ in range(poisson(rng, (1.5 + 5.0 * account.h) * years)):
-            ts = w.work_time(w.weekday_day(first, last))
-            if ts <= w.end:
-                self._interaction(
-                    account,
-                    rng.choice(account.contacts),
-                    account.csm,
-                    ts,
-                    rng.choice(("phone", "email")),
-                    "outbound",
-                    rng.choice(_OUTREACH),
-                )
 
 
 def _paused(applied: list[Event], until: int) -> int:
