@@ -224,3 +224,65 @@ class Seed:
                 **values,
             },
         )
+
+
+def seed_acme(seed: Seed) -> str:
+    """The hand-computed "Acme" account of test_health (health 63, yellow)."""
+    acme = seed.account("Acme <b>&</b>")
+    seed.product(acme, 12000, date(2025, 3, 1), date(2027, 2, 28))
+    seed.usage(acme, date(2026, 11, 1), 5, 10)
+    seed.case(acme, state="10", priority=1, opened_at=datetime(2026, 6, 1))
+    for day in (1, 2, 3):
+        seed.case(
+            acme,
+            priority=3,
+            opened_at=datetime(2026, 11, day),
+            resolved_at=datetime(2026, 11, day, 12),
+        )
+    for score in (10, 10, 10, 8, 3):
+        seed.answer(acme, "M_NPS", score)
+    seed.question("M_CSAT", scale_min=1, scale_max=5)
+    seed.answer(acme, "M_CSAT", 4, taken_on=datetime(2026, 11, 20))
+    seed.interaction(acme, datetime(2026, 11, 3, 10))
+    return acme
+
+
+HOSTILE_NAME = '<script>alert("x")</script> & Co'
+
+
+def seed_portfolio(seed: Seed) -> dict[str, str]:
+    """Acme plus a small portfolio: two CSMs, a churn, FCR cases on two channels."""
+    acme = seed_acme(seed)
+    hostile = seed.account(HOSTILE_NAME, rank_tier="valued")
+    seed.product(hostile, 24000, date(2025, 1, 1))
+    seed.usage(hostile, date(2026, 11, 1), 1, 10)
+    seed.interaction(hostile, datetime(2026, 6, 1))
+    gone = seed.account("Gone Ltd", rank_tier="valued")
+    seed.product(gone, 6000, date(2025, 1, 1), date(2026, 8, 31))
+    una, udo = seed.user("Una <i>CSM</i>"), seed.user("Udo")
+    seed.csm(acme, una)
+    seed.csm(hostile, una)
+    seed.csm(hostile, udo)
+    seed.csm(gone, udo)
+    for channel, reassigned in (("phone", 0), ("phone", 1), ("email", 0)):
+        seed.case(
+            hostile,
+            channel=channel,
+            reassignment_count=reassigned,
+            resolved_at=datetime(2026, 11, 20),
+        )
+    return {"acme": acme, "hostile": hostile, "gone": gone, "una": una, "udo": udo}
+
+
+def write_config(path: Path, url: str) -> Path:
+    """A config file for the CLI pointing at ``url`` (no secret in the file)."""
+    path.write_text(
+        "instance:\n"
+        "  url: http://127.0.0.1:9\n"
+        "  auth:\n    method: basic\n    username: kpi\n"
+        "    password: ${KPI_TEST_PW:-x}\n"
+        f"store:\n  url: '{url}'\n"
+        "kpi:\n  nps_metric: M_NPS\n  csat_metric: M_CSAT\n",
+        encoding="utf-8",
+    )
+    return path

@@ -24,30 +24,10 @@ from connector.config import KpiSettings
 from connector.kpi import compute_kpis, latest_account_health, store_snapshot
 from connector.kpi.models import HealthHistory, KpiSnapshot
 
-from .seed import Seed
+from .seed import Seed, seed_acme
 
 AS_OF = date(2026, 12, 1)
 SETTINGS = KpiSettings(nps_metric="M_NPS", csat_metric="M_CSAT")
-
-
-def _acme(seed: Seed) -> str:
-    acme = seed.account("Acme <b>&</b>")
-    seed.product(acme, 12000, date(2025, 3, 1), date(2027, 2, 28))
-    seed.usage(acme, date(2026, 11, 1), 5, 10)
-    seed.case(acme, state="10", priority=1, opened_at=datetime(2026, 6, 1))
-    for day in (1, 2, 3):
-        seed.case(
-            acme,
-            priority=3,
-            opened_at=datetime(2026, 11, day),
-            resolved_at=datetime(2026, 11, day, 12),
-        )
-    for score in (10, 10, 10, 8, 3):
-        seed.answer(acme, "M_NPS", score)
-    seed.question("M_CSAT", scale_min=1, scale_max=5)
-    seed.answer(acme, "M_CSAT", 4, taken_on=datetime(2026, 11, 20))
-    seed.interaction(acme, datetime(2026, 11, 3, 10))
-    return acme
 
 
 def _health(result, sys_id):
@@ -55,7 +35,7 @@ def _health(result, sys_id):
 
 
 def test_health_score_by_hand(engine: Engine, seed: Seed) -> None:
-    acme = _acme(seed)
+    acme = seed_acme(seed)
 
     account = _health(compute_kpis(engine, SETTINGS, as_of=AS_OF), acme)
 
@@ -87,7 +67,7 @@ def test_too_little_data_gives_no_score(engine: Engine, seed: Seed) -> None:
 
 
 def test_trend_from_a_snapshot_28_days_earlier(engine: Engine, seed: Seed) -> None:
-    acme = _acme(seed)
+    acme = seed_acme(seed)
     with engine.begin() as conn:
         conn.execute(
             insert(HealthHistory.__table__),
@@ -105,7 +85,7 @@ def test_trend_from_a_snapshot_28_days_earlier(engine: Engine, seed: Seed) -> No
 def test_trend_ignores_snapshots_far_older_than_the_period(
     engine: Engine, seed: Seed
 ) -> None:
-    acme = _acme(seed)
+    acme = seed_acme(seed)
     with engine.begin() as conn:
         conn.execute(
             insert(HealthHistory.__table__),
@@ -116,7 +96,7 @@ def test_trend_ignores_snapshots_far_older_than_the_period(
 
 
 def test_trend_through_stored_runs(engine: Engine, seed: Seed) -> None:
-    acme = _acme(seed)
+    acme = seed_acme(seed)
     earlier = compute_kpis(engine, SETTINGS, as_of=date(2026, 11, 3))
     store_snapshot(engine, earlier)
 
@@ -149,7 +129,7 @@ def _value(engine: Engine, scope: str, scope_id: str, kpi: str) -> float | None:
 
 
 def test_rerunning_a_date_replaces_its_snapshot(engine: Engine, seed: Seed) -> None:
-    acme = _acme(seed)
+    acme = seed_acme(seed)
     snap = KpiSnapshot.__table__
     written = store_snapshot(engine, compute_kpis(engine, SETTINGS, as_of=AS_OF))
     assert _count(engine, snap) == written
@@ -166,7 +146,7 @@ def test_rerunning_a_date_replaces_its_snapshot(engine: Engine, seed: Seed) -> N
 
 
 def test_one_account_run_replaces_only_that_account(engine: Engine, seed: Seed) -> None:
-    acme = _acme(seed)
+    acme = seed_acme(seed)
     other = seed.account("Other")
     store_snapshot(engine, compute_kpis(engine, SETTINGS, as_of=AS_OF))
     before = _count(engine, KpiSnapshot.__table__)
@@ -180,7 +160,7 @@ def test_one_account_run_replaces_only_that_account(engine: Engine, seed: Seed) 
 
 
 def test_latest_account_health_for_write_back(engine: Engine, seed: Seed) -> None:
-    acme = _acme(seed)
+    acme = seed_acme(seed)
     bare = seed.account("Bare")
     store_snapshot(engine, compute_kpis(engine, SETTINGS, as_of=date(2026, 11, 3)))
     store_snapshot(engine, compute_kpis(engine, SETTINGS, as_of=AS_OF))
@@ -197,7 +177,7 @@ def test_latest_account_health_for_write_back(engine: Engine, seed: Seed) -> Non
 
 
 def test_snapshot_rows_carry_inputs(engine: Engine, seed: Seed) -> None:
-    _acme(seed)
+    seed_acme(seed)
     store_snapshot(engine, compute_kpis(engine, SETTINGS, as_of=AS_OF))
     t = KpiSnapshot.__table__
 

@@ -1,0 +1,170 @@
+"""``csm-sync kpis`` driven through the real Typer app on a real SQLite store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from connector.cli import app
+from connector.kpi.models import KpiSnapshot
+from connector.store.engine import open_store
+
+from .seed import HOSTILE_NAME, Seed, seed_portfolio, write_config
+
+CONTRACT_OVERALL = {
+    "nps",
+    "csat",
+    "fcr_rate",
+    "nrr",
+    "grr",
+    "expansion_revenue",
+    "active_accounts",
+    "license_utilisation",
+    "time_to_value",
+}
+CONTRACT_ACCOUNT = {
+    "sys_id",
+    "name",
+    "health_score",
+    "health_band",
+    "health_trend",
+    "nps",
+    "arr",
+    "cltv",
+    "license_utilisation",
+    "components",
+}
+CONTRACT_CSM = {"sys_id", "name", "active_accounts", "productivity", "arr"}
+
+
+@pytest.fixture
+def portfolio(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    url = f"sqlite:///{tmp_path / 'csm.db'}"
+    store = open_store(url)
+    ids = seed_portfolio(Seed(store.engine))
+    store.dispose()
+    return write_config(tmp_path / "config.yaml", url), ids
+
+
+def _run(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def test_json_output_follows_the_contract(portfolio) -> None:
+    config, ids = portfolio
+
+    result = _run(
+        "kpis", "--as-of", "2026-12-01", "--format", "json", "-c", str(config)
+    )
+
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["as_of"] == "2026-12-01"
+    overall = data["overall"]
+    assert set(overall) >= CONTRACT_OVERALL
+    # P 3, D 1, N 5 → adjusted p = 3.75/8, d = 1.75/8: 25 ± 1.96·√(0.625/64)
+    assert overall["nps"] == {"value": 40.0, "n": 5, "ci95": [-29.8, 79.8]}
+    # Acme's three same-day cases (no channel) + phone 1/2 + email 1/1
+    assert overall["fcr_rate"] == {"value": 0.8333, "numerator": 5, "denominator": 6}
+    assert overall["fcr_by_channel"]["unknown"]["denominator"] == 3
+    assert set(overall["time_to_value"]) >= {"median_days", "p75_days", "not_yet"}
+    assert overall["active_accounts"] == 2
+    assert overall["nrr"] == pytest.approx(36000 / 42000, abs=1e-4)
+    accounts = {a["sys_id"]: a for a in data["accounts"]}
+    assert all(set(a) >= CONTRACT_ACCOUNT for a in accounts.values())
+    acme = accounts[ids["acme"]]
+    assert (acme["health_score"], acme["health_band"]) == (63, "yellow")
+    assert acme["nps"] == {"value": 40.0, "n": 5}
+    assert acme["components"]["support"] == 33
+    assert accounts[ids["hostile"]]["name"] == HOSTILE_NAME
+    csms = {c["sys_id"]: c for c in data["csms"]}
+    assert all(set(c) >= CONTRACT_CSM for c in csms.values())
+    assert csms[ids["una"]]["active_accounts"] == 1.5
+    assert csms[ids["una"]]["arr"] == 12000 + 24000 / 2
+
+
+def test_the_run_is_stored_as_a_snapshot(portfolio, tmp_path: Path) -> None:
+    config, _ = portfolio
+
+    first = _run("kpis", "--as-of", "2026-12-01", "--format", "json", "-c", str(config))
+    second = _run("kpis", "--as-of", "2026-12-01", "--format", "csv", "-c", str(config))
+
+    assert first.exit_code == second.exit_code == 0
+    store = open_store(f"sqlite:///{tmp_path / 'csm.db'}")
+    with store.engine.connect() as conn:
+        dates = conn.execute(
+            select(KpiSnapshot.as_of, func.count()).group_by(KpiSnapshot.as_of)
+        ).all()
+    store.dispose()
+    assert len(dates) == 1 and str(dates[0][0]) == "2026-12-01"
+
+
+def test_csv_has_one_row_per_account(portfolio) -> None:
+    config, ids = portfolio
+
+    result = _run("kpis", "--as-of", "2026-12-01", "--format", "csv", "-c", str(config))
+
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("sys_id,name,segment,active,health_score")
+    assert len(lines) == 1 + 3
+    acme_line = next(line for line in lines if line.startswith(ids["acme"]))
+    assert ",63,yellow," in acme_line
+
+
+def test_one_account(portfolio) -> None:
+    config, ids = portfolio
+
+    result = _run(
+        "kpis",
+        "--as-of",
+        "2026-12-01",
+        "--account",
+        ids["acme"],
+        "--format",
+        "json",
+        "-c",
+        str(config),
+    )
+
+    data = json.loads(result.stdout)
+    assert [a["sys_id"] for a in data["accounts"]] == [ids["acme"]]
+    assert [c["sys_id"] for c in data["csms"]] == [ids["una"]]
+
+
+def test_table_output_for_humans(portfolio) -> None:
+    config, _ = portfolio
+
+    result = _run("kpis", "--as-of", "2026-12-01", "-c", str(config))
+
+    assert result.exit_code == 0
+    assert "KPIs as of 2026-12-01" in result.stdout
+    assert "Acme <b>&</b>" in result.stdout  # printed literally, not as markup
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--as-of", "yesterday"], "is not a date"),
+        (["--account", "nope"], "is not a stored customer account"),
+        (["--format", "xml"], "xml"),
+    ],
+)
+def test_bad_usage_exits_2(portfolio, args: list[str], message: str) -> None:
+    config, _ = portfolio
+
+    result = _run("kpis", *args, "-c", str(config))
+
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_config_exits_2(tmp_path: Path) -> None:
+    result = _run("kpis", "-c", str(tmp_path / "absent.yaml"))
+
+    assert result.exit_code == 2
+    assert "config file not found" in result.output
