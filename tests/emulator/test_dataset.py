@@ -545,3 +545,16 @@ def test_a_simple_health_score_recovers_hidden_health(medium) -> None:
     rho = spearman([health[a] for a in health], [score(a) for a in health])
 
     assert rho > 0.6
+
+
+def test_rows_only_reference_what_already_existed(medium) -> None:
+    data, _ = medium
+    created = {
+        row["sys_id"]: row["sys_created_on"] for rows in data.values() for row in rows
+    }
+
+    for table in ("sn_customerservice_case", "interaction", "asmt_assessment_instance"):
+        for row in data[table]:
+            for name in ("account", "contact", "user", "trigger_id"):
+                if row.get(name):
+                    assert created[row[name]] <= row["sys_created_on"], (table, name)
