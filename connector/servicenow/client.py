@@ -454,7 +454,7 @@ class ServiceNowClient:
         }
 
     def _new_session(self) -> requests.Session:
-        session = requests.Session()
+        session = _ConfiguredTrustSession()
         if self.settings.ca_file is not None:
             session.verify = str(self.settings.ca_file)
         else:
@@ -469,6 +469,21 @@ class ServiceNowClient:
                 "instance.ca_file instead",
                 urlsplit(self.settings.url).netloc,
             )
+
+
+class _ConfiguredTrustSession(requests.Session):
+    """A session whose configured ``verify`` beats ``REQUESTS_CA_BUNDLE``.
+
+    requests lets the environment bundle override ``Session.verify`` (a ca_file
+    or verify=False) because pysnow passes no per-request ``verify``; measured:
+    with REQUESTS_CA_BUNDLE set, a configured ca_file failed verification.
+    """
+
+    def merge_environment_settings(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        settings = super().merge_environment_settings(*args, **kwargs)
+        if self.verify is not True:
+            settings["verify"] = self.verify
+        return settings
 
 
 # pysnow sends its own defaults on every request (sysparm_limit=10000, an empty

@@ -104,25 +104,26 @@ class _Pager:
         return replace(page, last_cursor=cursor)
 
     def _skip_hidden(self, query: str, page: Page) -> Page | None:
-        """After an empty page, step over rows ACLs hide until rows or the end."""
-        offset = 0
+        """After an empty page, step over rows ACLs hide until rows or the end.
+
+        Each step asks for the ACL-blind ``X-Total-Count``; once the offset passes
+        it, nothing visible is left in the window.
+        """
+        offset, total = 0, page.total
         while not page.rows:
-            if page.total is None:
-                page = self._fetch(query, offset=offset, count=True)
-                if page.total is None and not page.rows:
-                    return None  # no X-Total-Count: trust the empty page
-                continue
-            if offset + self.page_size >= page.total:
+            if total is not None and offset + self.page_size >= total:
                 return None
             offset += self.page_size
+            page = self._fetch(query, offset=offset, count=True)
+            total = page.total
+            if total is None and not page.rows:
+                return None  # no X-Total-Count to go by: trust the empty page
             logger.debug(
-                "Page of %r at offset %d was empty but %d rows match; rows are "
-                "hidden by ACLs, stepping on",
+                "Rows of %r before offset %d are hidden by ACLs (%s match)",
                 self.table,
                 offset,
-                page.total,
+                total,
             )
-            page = self._fetch(query, offset=offset, count=True)
         return page
 
     def _fetch(self, query: str, *, offset: int, count: bool) -> Page:

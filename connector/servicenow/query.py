@@ -145,7 +145,14 @@ def _check_text(value: str, *, in_list: bool) -> str:
 def _term(field: str, operator: str, value: Value | None = None) -> Query:
     text = check_field(field) + operator
     if value is not None:
-        text += format_value(value)
+        literal = format_value(value)
+        if operator in (">", "<") and literal.startswith("="):
+            # 'priority>' + '=5' would be read as 'priority>=5'.
+            raise QueryValueError(
+                f"Query value {literal[:60]!r} starts with '=', which would turn "
+                f"{operator!r} into {operator + '='!r}; filter it another way."
+            )
+        text += literal
     return Query(((text,),))
 
 

@@ -133,7 +133,7 @@ def normalize_reference(value: Any) -> ReferenceValue:
     non-GUID key such as ``'global'`` -> itself; ``''``/None -> (None, False);
     anything else is display text -> (None, True).
     """
-    if value is None or value == "":
+    if value is None or (isinstance(value, str) and not value.strip()):
         return ReferenceValue(None, False)
     if isinstance(value, dict):
         return _reference_from_dict(value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from connector.errors import (
@@ -106,11 +108,12 @@ def test_fault_bursts_are_retried_and_data_is_exact(
 
 
 def test_hung_requests_time_out_and_are_retried(emu, make_client, sleep):
-    emu.faults.update(rate_hang=0.3, hang_seconds=1.0, seed=3)
-    client = make_client(emu, timeout_seconds=0.3)
+    emu.faults.update(rate_hang=0.3, hang_seconds=0.5, seed=3)
+    client = make_client(emu, timeout_seconds=0.2)
     expected = sorted(row["sys_id"] for row in emu.instance.rows(CASES))
 
     got = all_case_ids(client)
+    time.sleep(0.6)  # let the emulator's hung handlers finish before teardown
 
     assert sorted(got) == expected
     assert client.metrics.requests_by_status["error"] > 0
