@@ -123,7 +123,7 @@ def bar_chart(
     if not bars:
         return empty_chart(name, title)
     top = maximum or max(max(b.value for b in bars), 1e-9)
-    span = WIDTH - label_width - 70
+    span = WIDTH - label_width - 190  # room for the note right of the longest bar
     height = len(bars) * (BAR_HEIGHT + 6) + 10
     body = []
     for i, bar in enumerate(bars):

@@ -1,0 +1,94 @@
+"""The report renders in a real headless Chromium, offline (Debian ``chromium``)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+)
+
+pytestmark = pytest.mark.browser
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or (CHROMIUM if Path(CHROMIUM).exists() else None)
+    if found:
+        return found
+    if os.environ.get("CSM_SYNC_REQUIRE_BROWSER") == "1":
+        pytest.fail("CSM_SYNC_REQUIRE_BROWSER=1 but chromium is not installed")
+    pytest.skip("chromium is not installed (apt-get install chromium)")
+
+
+def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    profile = tmp_path / "profile"
+    return subprocess.run(
+        [_chromium(), *FLAGS, f"--user-data-dir={profile}", *args],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+
+
+def _png_pixels(path: Path) -> tuple[int, int, bytes]:
+    """Width, height and raw (filtered) scanline bytes of a PNG."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, width, height = 8, b"", 0, 0
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        chunk = data[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            width, height = struct.unpack(">II", chunk[:8])
+        elif kind == b"IDAT":
+            idat += chunk
+        pos += 12 + length
+    return width, height, zlib.decompress(idat)
+
+
+def test_dom_has_every_chart_with_marks(report_html: Path, tmp_path: Path) -> None:
+    result = _run(tmp_path, "--dump-dom", report_html.as_uri())
+
+    dom = result.stdout
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert dom.count("<svg") == 6
+    heights = [
+        float(h) for h in re.findall(r'<rect class="bar"[^>]*height="([\d.]+)"', dom)
+    ]
+    assert len(heights) >= 10 and max(heights) > 20
+    assert "Customer success KPIs" in dom
+
+
+def test_screenshot_is_not_blank(report_html: Path, tmp_path: Path) -> None:
+    shot = tmp_path / "report.png"
+
+    result = _run(
+        tmp_path,
+        f"--screenshot={shot}",
+        "--window-size=1400,1800",
+        report_html.as_uri(),
+    )
+
+    assert shot.exists(), result.stderr[-2000:]
+    width, height, raw = _png_pixels(shot)
+    assert (width, height) == (1400, 1800)
+    # a blank page decompresses to one repeated byte; charts give many colours
+    assert len(set(raw)) > 50
