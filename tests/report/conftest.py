@@ -6,13 +6,13 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from kpi.seed import Seed, seed_portfolio, write_config
 from typer.testing import CliRunner
 
 from connector.cli import app
 from connector.config import KpiSettings
 from connector.kpi import compute_kpis, store_snapshot
 from connector.store.engine import open_store
-from kpi.seed import Seed, seed_portfolio, write_config
 
 AS_OF = "2026-12-01"
 HISTORY = (date(2026, 10, 6), date(2026, 11, 3), date(2026, 11, 17))
