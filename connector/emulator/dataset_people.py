@@ -239,7 +239,8 @@ class People:
             first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
             user_name = self._unique(f"{first}.{last}@{domain}".lower())
             created = account.created + (0 if i == 0 else rng.randrange(5 * DAY))
-            created = min(created, w.end)
+            # Every contact exists before the account's first day as a customer.
+            created = max(account.created, min(created, account.start_day * DAY - 1))
             sys_id = w.sink.new_id()
             stamp = w.stamp(created)
             w.sink.add(

@@ -480,6 +480,7 @@ def test_any_inputs_give_consistent_rows(
             assert row["sys_created_on"] <= row["sys_updated_on"] <= end
             assert all(not row[n] or row[n] in visible[t] for n, t in refs.items())
     assert all(c["date"] <= str(as_of) for c in truth["churned"])
+    assert_referenced_rows_existed(data)
     metrics = {m["sys_id"] for m in data["asmt_metric"]}
     assert {NPS_METRIC_ID, CSAT_METRIC_ID} <= metrics
     responsibilities = {r["sys_id"] for r in data["sn_customerservice_responsibility"]}
@@ -547,14 +548,27 @@ def test_a_simple_health_score_recovers_hidden_health(medium) -> None:
     assert rho > 0.6
 
 
-def test_rows_only_reference_what_already_existed(medium) -> None:
-    data, _ = medium
+def assert_referenced_rows_existed(data: Data) -> None:
     created = {
         row["sys_id"]: row["sys_created_on"] for rows in data.values() for row in rows
     }
-
     for table in ("sn_customerservice_case", "interaction", "asmt_assessment_instance"):
         for row in data[table]:
             for name in ("account", "contact", "user", "trigger_id"):
                 if row.get(name):
                     assert created[row[name]] <= row["sys_created_on"], (table, name)
+
+
+def test_rows_only_reference_what_already_existed(medium) -> None:
+    data, _ = medium
+
+    month_end_go_live, _ = generate(seed=21, accounts=60, as_of=dt.date(2026, 11, 29))
+
+    assert_referenced_rows_existed(data)
+    for contact in month_end_go_live["customer_contact"]:
+        first_day = min(
+            r["start_date"]
+            for r in month_end_go_live["sn_install_base_sold_product"]
+            if r["account"] == contact["account"]
+        )
+        assert contact["sys_created_on"] < first_day
