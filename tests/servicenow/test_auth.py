@@ -120,3 +120,16 @@ def test_second_401_after_refresh_is_auth_error():
 
     assert "refreshed once" in str(caught.value)
     assert client.metrics.requests_by_status["401"] == 2
+
+
+def test_token_is_refreshed_before_it_expires_not_after():
+    # A 30 s token is inside the 60 s refresh margin: every request renews first,
+    # so the instance never sees an expired token.
+    with EmulatorServer(accounts=0, seed=7, token_lifetime_s=30) as server:
+        settings = settings_for(server, user="integration", method="oauth_password")
+        with ServiceNowClient(settings) as client:
+            for _ in range(3):
+                client.get_page("sys_db_object", query="", fields=["sys_id"], limit=1)
+
+    assert client.metrics.requests_by_status["401"] == 0
+    assert client.metrics.token_refreshes == 3

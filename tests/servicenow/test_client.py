@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from connector.errors import InvalidTableError, NotFoundError
-from connector.servicenow import BatchItem, Q
+from connector.errors import InstanceError, InvalidTableError, NotFoundError
+from connector.servicenow import BatchItem, Q, chunked_in
 
 from .conftest import CASES
 
@@ -159,3 +159,38 @@ def test_batch_decodes_inner_bodies(emu, make_client):
     assert result.serviced["missing"].status_code == 404
     assert result.unserviced == []
     assert emu.instance.get("customer_account", account["sys_id"])["name"] == "Renamed"
+
+
+def test_choices_fall_back_to_the_parent_table(emu, make_client):
+    client = make_client(emu)
+
+    priorities = client.choices(CASES, "priority")
+    categories = client.choices(CASES, "category")
+
+    assert priorities["1"] == "1 - Critical"
+    assert categories == {"0": "Question", "1": "Issue", "2": "Feature"}
+
+
+def test_over_long_url_is_a_clear_error_and_chunks_pass(emu, make_client):
+    client = make_client(emu)
+    ids = sorted(row["sys_id"] for row in emu.instance.rows(CASES))
+    many = ids + [f"{n:032x}" for n in range(300)]
+    before = emu.instance.request_count
+
+    with pytest.raises(InstanceError) as caught:
+        client.get_page(
+            CASES, query=Q.in_("sys_id", many).encode(), fields=["sys_id"], limit=500
+        )
+    sent = emu.instance.request_count - before
+    found = [
+        row["sys_id"]
+        for chunk in chunked_in("sys_id", many, size=100)
+        for row in client.get_page(
+            CASES, query=chunk.encode(), fields=["sys_id"], limit=100
+        ).rows
+    ]
+
+    assert caught.value.status == 414
+    assert "chunk" in str(caught.value)
+    assert sent == 1
+    assert sorted(found) == ids

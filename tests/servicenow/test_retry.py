@@ -14,6 +14,7 @@ from connector.errors import (
     RetriableInstanceError,
 )
 from connector.servicenow import KeysetPager
+from connector.servicenow.responses import retry_after_seconds
 
 from .conftest import CASES
 
@@ -179,3 +180,20 @@ def test_patch_is_retried_as_idempotent(emu, make_client, sleep):
     assert caught.value.status == 503
     assert emu.instance.request_count - before == 3
     assert len(sleep.waits) == 2
+
+
+def test_retry_after_falls_back_to_rate_limit_reset():
+    now = 1_767_225_600.0
+
+    with_header = retry_after_seconds({"Retry-After": "2"}, lambda: now)
+    from_reset = retry_after_seconds(
+        {"X-RateLimit-Reset": str(int(now) + 1740)}, lambda: now
+    )
+    http_date = retry_after_seconds(
+        {"Retry-After": "Thu, 01 Jan 2026 00:00:30 GMT"}, lambda: now
+    )
+
+    assert with_header == 2.0
+    assert from_reset == 1740.0
+    assert http_date == 30.0
+    assert retry_after_seconds({}, lambda: now) is None
