@@ -118,7 +118,7 @@ class People:
     def __init__(self, world: World) -> None:
         self.w = world
         self._user_names: set[str] = set()
-        self._account_ids: list[str] = []
+        self._accounts: list[tuple[int, str]] = []  # (created, sys_id)
         self.import_start = world.first_day * DAY + 9 * HOUR
 
     def _unique(self, base: str) -> str:
@@ -322,9 +322,10 @@ class People:
         updated = min(max(updated, account.created), w.end)
         # A few accounts are subsidiaries of another customer.
         parent = ""
-        if self._account_ids and rng.random() < 0.05:
-            parent = rng.choice(self._account_ids)
-        self._account_ids.append(account.sys_id)
+        if self._accounts and rng.random() < 0.05:
+            created, candidate = rng.choice(self._accounts)
+            parent = candidate if created <= account.created else ""
+        self._accounts.append((account.created, account.sys_id))
         revenue = account.seats * rng.uniform(40_000, 400_000)
         w.sink.add(
             "customer_account",
