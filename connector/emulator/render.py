@@ -58,6 +58,8 @@ class Renderer:
     ) -> list[dict[str, Any]]:
         """Rows as JSON objects with exactly ``keys`` (in that order)."""
         metas = {k: self.meta_for(table, k) for k in keys}
+        if mode == "false":
+            return self._raw(rows, keys, metas, exclude_link)
         displays: dict[str, dict[str, str]] = {}
         if mode in ("true", "all"):
             displays = self._reference_displays(rows, metas)
@@ -70,6 +72,26 @@ class Renderer:
             }
             for row in rows
         ]
+
+    def _raw(
+        self,
+        rows: list[dict[str, str]],
+        keys: list[str],
+        metas: dict[str, FieldMeta | None],
+        exclude_link: bool,
+    ) -> list[dict[str, Any]]:
+        """Fast path for display_value=false: stored strings, links if wanted."""
+        out = [{k: row.get(k, "") for k in keys} for row in rows]
+        if exclude_link:
+            return out
+        refs = [(k, m.reference) for k, m in metas.items() if m and m.is_reference]
+        prefix = f"{self.base_url}/api/now/table/"
+        for row in out:
+            for key, target in refs:
+                value = row[key]
+                if value:
+                    row[key] = {"link": f"{prefix}{target}/{value}", "value": value}
+        return out
 
     def _cell(
         self,
