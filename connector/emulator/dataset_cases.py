@@ -205,7 +205,7 @@ class Cases:
                 "sys_class_name": _CASE,
                 "account": account.sys_id,
                 "contact": contact[0],
-                "product": rng.choice(account.products) if account.products else "",
+                "product": account.product_on(opened // DAY, rng.random()),
                 "category": rng.choices(("0", "1", "2"), (0.3, 0.6, 0.1))[0],
                 "resolution_code": rng.choice(_RESOLUTIONS) if resolved else "",
             },

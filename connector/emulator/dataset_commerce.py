@@ -68,8 +68,7 @@ class Commerce:
         _, price, share = PRODUCTS[product]
         unit = price * _TIER_DISCOUNT[account.tier] * rng.uniform(0.95, 1.05)
         quantity = max(1, round(account.seats * share * rng.uniform(0.8, 1.2)))
-        if PRODUCT_IDS[product] not in account.products:
-            account.products.append(PRODUCT_IDS[product])
+        account.products.append((month_start(month), PRODUCT_IDS[product]))
         return Holding(product, quantity, round(unit, 2), month)
 
     def _terms(self, account: Account, holdings: list[Holding], p_churn: float) -> None:

@@ -103,8 +103,13 @@ class Account:
     contacts: list[tuple[str, str]] = field(default_factory=list)
     csm: tuple[str, str] = ("", "")
     agent: tuple[str, str] = ("", "")
-    products: list[str] = field(default_factory=list)
+    products: list[tuple[int, str]] = field(default_factory=list)  # (from day, id)
     churn_day: int | None = None
+
+    def product_on(self, day: int, pick: float) -> str:
+        """A product (cmdb_model sys_id) the account had bought by ``day``."""
+        owned = [p for start, p in self.products if start <= day] or [""]
+        return owned[int(pick * len(owned))]
 
     @property
     def start_day(self) -> int:

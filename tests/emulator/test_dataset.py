@@ -577,3 +577,16 @@ def test_rows_only_reference_what_already_existed(medium) -> None:
             if r["account"] == contact["account"]
         )
         assert contact["sys_created_on"] < first_day
+
+
+def test_cases_are_about_products_the_account_had_bought(medium) -> None:
+    data, _ = medium
+    bought: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for row in data["sn_install_base_sold_product"]:
+        bought[row["account"]].append((row["start_date"], row["product"]))
+
+    for case in data["sn_customerservice_case"]:
+        owned = {
+            p for start, p in bought[case["account"]] if start <= case["opened_at"]
+        }
+        assert case["product"] in owned
