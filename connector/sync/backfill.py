@@ -8,6 +8,7 @@ incremental cursor starts at the job's ``until``.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections.abc import Callable
@@ -275,7 +276,11 @@ def _run_slices(
         with ThreadPoolExecutor(
             max_workers=max(1, workers), thread_name_prefix="backfill"
         ) as pool:
-            futures = [pool.submit(work, piece) for piece in pending]
+            # Each worker runs in a copy of this context: log lines keep the table.
+            futures = [
+                pool.submit(contextvars.copy_context().run, work, piece)
+                for piece in pending
+            ]
             outcomes = [_result_or_error(f) for f in futures]
     finally:
         for each in clients:

@@ -20,6 +20,7 @@ from connector.errors import (
     CsmSyncError,
     RateLimitCeilingError,
 )
+from connector.logs import log_context
 from connector.mapping.loader import load_mappings
 from connector.servicenow.client import ServiceNowClient
 from connector.servicenow.metrics import ClientMetrics
@@ -204,7 +205,9 @@ def run_each(
     results = []
     for prepared in session.prepared:
         try:
-            results.append(step(prepared))
+            # Every log line of this table's run names it (connector.logs).
+            with log_context(table=prepared.name):
+                results.append(step(prepared))
         except _PassStopped as stopped:
             results.append(stopped.result)
             break
