@@ -18,6 +18,7 @@ from connector.writeback.fields import HISTORY_TABLE
 from connector.writeback.guard import ensure_writable
 from connector.writeback.health import HealthRow, history_components
 from connector.writeback.normalise import to_text
+from connector.writeback.verify import RunProblem
 
 if TYPE_CHECKING:
     from connector.writeback.runner import WritebackResult
@@ -68,8 +69,12 @@ def write_history(
         have = existing_days(client, rows)
     except InstanceError as exc:
         result.problems.append(
-            f"{HISTORY_TABLE}: cannot read history rows ({exc}): run "
-            "`csm-sync install-fields` with writeback.history: true"
+            RunProblem(
+                HISTORY_TABLE,
+                "",
+                f"cannot read history rows ({exc}): run `csm-sync install-fields` "
+                "with writeback.history: true",
+            )
         )
         return 0
 
@@ -80,10 +85,10 @@ def write_history(
         ensure_writable(settings, HISTORY_TABLE, list(record))
     created, errors = client.create_many(HISTORY_TABLE, records)
     for error in errors[:5]:
-        result.problems.append(f"{HISTORY_TABLE}: {error}")
+        result.problems.append(RunProblem(HISTORY_TABLE, "", error))
     if len(errors) > 5:
         result.problems.append(
-            f"{HISTORY_TABLE}: {len(errors) - 5} more inserts failed"
+            RunProblem(HISTORY_TABLE, "", f"{len(errors) - 5} more inserts failed")
         )
     log.info("History: %d rows created, %d already present", created, len(have))
     return created

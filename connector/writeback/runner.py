@@ -13,6 +13,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from sqlalchemy import Connection, insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from connector.config import Settings
@@ -39,11 +41,15 @@ from connector.writeback.send import Answer, send_diffs
 from connector.writeback.verify import (
     FIX_MISSING,
     FieldResult,
+    RunProblem,
     failed_request,
     verify_record,
 )
 
 log = logging.getLogger(__name__)
+
+STATE = WritebackState.__table__
+LOG = WritebackLog.__table__
 
 READ_CHUNK = 200  # sys_idIN lists above ~245 ids hit 414 URI Too Long (§1)
 
@@ -57,7 +63,7 @@ class WritebackResult:
     sent_accounts: int = 0
     results: list[FieldResult] = field(default_factory=list)
     diffs: list[AccountDiff] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
+    problems: list[RunProblem] = field(default_factory=list)
     history_created: int = 0
     dry_run: bool = False
     seconds: float = 0.0
@@ -133,12 +139,12 @@ def _run(
     _remember_confirmed(store, diffs, now)
     result.sent_accounts = len(result.diffs)
     _send_and_verify(client, store, settings, result, unusable, now)
-    _log_problems(store, result, table, now)
     if settings.writeback.history:
         components = load_components(store, health)
         result.history_created = write_history(
             client, settings, health, result, components
         )
+    _log_problems(store, result, table, now)
 
 
 def _check_dictionary(
@@ -163,7 +169,7 @@ def _check_dictionary(
         info = known.get(spec.element)
         if info is None:
             unusable[spec.element] = "missing"
-            result.problems.append(f"{table}.{spec.element}: {FIX_MISSING}")
+            result.problems.append(RunProblem(table, spec.element, FIX_MISSING))
         elif info.read_only:
             unusable[spec.element] = "read_only"
     return unusable
@@ -216,23 +222,41 @@ def _read_accounts(
 def _remember_confirmed(store: Store, diffs: list[AccountDiff], now: datetime) -> None:
     """Values the instance already held (first run) need no write next time."""
     rows = [
-        WritebackState(
-            account=d.account, field=f, value=v, returned=v, source="instance",
-            confirmed_at=now,
-        )
+        _state_row(d.account, name, value, value, "instance", now)
         for d in diffs
-        for f, v in d.confirmed.items()
-    ]  # fmt: skip
-    _save_state(store, rows)
+        for name, value in d.confirmed.items()
+    ]
+    if rows:
+        with store.write() as conn:
+            upsert_state(conn, rows)
 
 
-def _save_state(store: Store, rows: list[WritebackState]) -> None:
-    if not rows:
-        return
-    with store.write_lock, Session(store.engine) as session:
-        for row in rows:
-            session.merge(row)
-        session.commit()
+def _state_row(
+    account: str, name: str, value: str, returned: str, source: str, now: datetime
+) -> dict[str, object]:
+    return {
+        "account": account,
+        "field": name,
+        "value": value,
+        "returned": returned,
+        "source": source,
+        "confirmed_at": now,
+    }
+
+
+def upsert_state(conn: Connection, rows: list[dict[str, object]]) -> None:
+    """Insert or replace state rows by (account, field), in one statement."""
+    dialect = conn.dialect.name
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    statement = insert(STATE)
+    updates = {c: statement.excluded[c] for c in ("value", "returned", "source",
+                                                  "confirmed_at")}  # fmt: skip
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["account", "field"], set_=updates
+        ),
+        rows,
+    )
 
 
 def _send_and_verify(
@@ -282,60 +306,52 @@ def _record(
     if not results:
         return
     result.results.extend(results)
-    with store.write_lock, Session(store.engine) as session:
-        for r in results:
-            session.add(_log_row(result.run_id, table, r, now))
-            if r.ok:
-                session.merge(
-                    WritebackState(
-                        account=r.write.account,
-                        field=r.write.spec.element,
-                        value=r.write.new,
-                        returned=r.returned or "",
-                        source="write",
-                        confirmed_at=now,
-                    )
-                )
-            else:
-                log.warning("Write-back of %s failed: %s", r.write.account, r.message)
-        session.commit()
+    confirmed = [
+        _state_row(r.write.account, r.write.spec.element, r.write.new,
+                   r.returned or "", "write", now)
+        for r in results
+        if r.ok
+    ]  # fmt: skip
+    with store.write() as conn:
+        conn.execute(
+            insert(LOG), [_log_row(result.run_id, table, r, now) for r in results]
+        )
+        if confirmed:
+            upsert_state(conn, confirmed)
+    for r in results:
+        if not r.ok:
+            log.warning("Write-back of %s failed: %s", r.write.account, r.message)
 
 
-def _log_row(run_id: str, table: str, r: FieldResult, now: datetime) -> WritebackLog:
-    return WritebackLog(
-        run_id=run_id,
-        table_name=table,
-        account=r.write.account,
-        field=r.write.spec.element,
-        old_value=r.write.old,
-        new_value=r.write.new,
-        returned=r.returned,
-        outcome=r.outcome,
-        message=r.message,
-        at=now,
-    )
+def _log_row(run_id: str, table: str, r: FieldResult, now: datetime) -> dict:
+    return {
+        "run_id": run_id,
+        "table_name": table,
+        "account": r.write.account,
+        "field": r.write.spec.element,
+        "old_value": r.write.old,
+        "new_value": r.write.new,
+        "returned": r.returned,
+        "outcome": r.outcome,
+        "message": r.message,
+        "at": now,
+    }
 
 
 def _log_problems(
     store: Store, result: WritebackResult, table: str, now: datetime
 ) -> None:
-    """Run-level failures (a configured field the dictionary lacks) are audited too."""
+    """Run-level failures (a field the dictionary lacks, history) are audited too."""
     if not result.problems:
         return
-    with store.write_lock, Session(store.engine) as session:
-        for problem in result.problems:
-            field_name = problem.split(":", 1)[0].rsplit(".", 1)[-1]
-            session.add(
-                WritebackLog(
-                    run_id=result.run_id,
-                    table_name=table,
-                    account="",
-                    field=field_name,
-                    outcome="failed",
-                    message=problem,
-                    at=now,
-                )
-            )
-        session.commit()
-        for problem in result.problems:
-            log.error("Write-back field check failed: %s", problem)
+    rows = [
+        {"run_id": result.run_id, "table_name": p.table, "account": "",
+         "field": p.field, "outcome": "failed", "message": p.message,
+         "old_value": "", "new_value": "", "returned": None,
+         "at": now}
+        for p in result.problems
+    ]  # fmt: skip
+    with store.write() as conn:
+        conn.execute(insert(LOG), rows)
+    for problem in result.problems:
+        log.error("Write-back check failed: %s", problem)

@@ -45,6 +45,19 @@ class FieldResult:
         return self.outcome == "ok"
 
 
+@dataclass(frozen=True)
+class RunProblem:
+    """A failure that belongs to no single account write (a field, history)."""
+
+    table: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.table}.{self.field}" if self.field else self.table
+        return f"{where}: {self.message}"
+
+
 def verify_record(
     writes: list[FieldWrite],
     record: dict[str, object],
