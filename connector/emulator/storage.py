@@ -8,6 +8,7 @@ are serialised by one lock, which is what a single-node instance does too.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -47,6 +48,8 @@ class Store:
         self._connections: list[sqlite3.Connection] = []
         self._conn_lock = threading.Lock()
         self._closed = False
+        if self.temporary:
+            atexit.register(self._remove_files)
         with self.write_lock:
             self.conn.execute("PRAGMA journal_mode=WAL")
 
@@ -55,6 +58,9 @@ class Store:
         """This thread's connection (created on first use)."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
+            if self._closed:
+                # A late request thread must not re-create a removed temp file.
+                raise sqlite3.ProgrammingError("the emulator store is closed")
             conn = sqlite3.connect(
                 self.path, check_same_thread=False, isolation_level=None, timeout=30
             )
@@ -153,6 +159,10 @@ class Store:
                     conn.close()
             self._connections.clear()
         if self.temporary:
-            for suffix in ("", "-wal", "-shm"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self.path + suffix)
+            self._remove_files()
+            atexit.unregister(self._remove_files)
+
+    def _remove_files(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path + suffix)
