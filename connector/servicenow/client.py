@@ -17,14 +17,11 @@ One client = one session; give each worker thread its own via :meth:`clone`.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,38 +30,31 @@ import requests
 
 from connector import __version__
 from connector.config import InstanceSettings
-from connector.errors import (
-    AuthError,
-    InstanceError,
-    InvalidTableError,
-    NotFoundError,
-    PermissionDeniedError,
-)
+from connector.errors import AuthError, InstanceError, NotFoundError
 from connector.servicenow.auth import Authenticator, build_authenticator
-from connector.servicenow.metrics import ClientMetrics
-from connector.servicenow.models import (
-    BatchItem,
-    BatchResponse,
-    BatchResult,
-    FieldInfo,
-    Page,
+from connector.servicenow.batch import decode_batch, encode_batch
+from connector.servicenow.metadata import (
+    read_choices,
+    read_dictionary,
+    read_table_chain,
 )
-from connector.servicenow.pager import KeyPager
-from connector.servicenow.query import Q
+from connector.servicenow.metrics import ClientMetrics
+from connector.servicenow.models import BatchItem, BatchResult, FieldInfo, Page
 from connector.servicenow.responses import (
     CheckedResponse,
     Context,
     UnauthorizedResponse,
     check_response,
     error_for_transport,
+    result_of,
+    server_date,
+    total_count,
 )
 from connector.servicenow.retry import RetryPolicy, is_not_executed, is_retriable
-from connector.servicenow.values import normalize_reference, unwrap
+from connector.servicenow.session import new_session
 
 logger = logging.getLogger(__name__)
 
-DICTIONARY_FIELDS = ("name", "element", "internal_type", "reference", "max_length")
-METADATA_PAGE_SIZE = 1000
 DISPLAY_VALUES = frozenset({"false", "true", "all"})
 
 
@@ -82,27 +72,34 @@ class ServiceNowClient:
         self.settings = settings
         self.metrics = metrics or ClientMetrics()
         self._sleep = sleep
-        self._session = self._new_session()
+        self._retry = RetryPolicy(settings, metrics=self.metrics, sleep=sleep)
+        self._dictionaries: dict[str, dict[str, FieldInfo]] = {}
+        self._chains: dict[str, list[str]] = {}
+
         self._auth = authenticator or build_authenticator(
-            settings, session=self._new_session(), metrics=self.metrics
+            settings, session=new_session(self.settings), metrics=self.metrics
         )
+        self._session = new_session(self.settings)
         self._session.auth = self._auth
         self._session.hooks["response"].append(self._capture)
         self._last_response: requests.Response | None = None
-        parts = urlsplit(settings.url)
-        self._snow = pysnow.Client(
+        self._snow = self._pysnow_client()
+        self._warn_if_unverified()
+
+    def _pysnow_client(self) -> pysnow.Client:
+        """pysnow on our session (it sets JSON headers; we set the User-Agent)."""
+        parts = urlsplit(self.settings.url)
+        client = pysnow.Client(
             host=parts.netloc + parts.path,
             use_ssl=parts.scheme == "https",
             session=self._session,
         )
         self._session.headers["User-Agent"] = f"csm-sync/{__version__} (pysnow)"
-        self._retry = RetryPolicy(settings, metrics=self.metrics, sleep=sleep)
-        self._dictionaries: dict[str, dict[str, FieldInfo]] = {}
-        self._chains: dict[str, list[str]] = {}
-        self._warn_if_unverified()
+        return client
 
     def __repr__(self) -> str:
-        return f"<ServiceNowClient {self.settings.url} auth={self._auth.method}>"
+        host = urlsplit(self.settings.url).hostname
+        return f"<ServiceNowClient {host} auth={self._auth.method}>"
 
     def __enter__(self) -> ServiceNowClient:
         return self
@@ -140,12 +137,7 @@ class ServiceNowClient:
 
         ``display_value`` is ``"false"`` (raw values), ``"true"`` or ``"all"``.
         """
-        if display_value not in DISPLAY_VALUES or limit < 1 or offset < 0:
-            raise ValueError(
-                f"get_page needs display_value in {sorted(DISPLAY_VALUES)}, "
-                f"limit >= 1 and offset >= 0 (got {display_value!r}, {limit}, "
-                f"{offset})."
-            )
+        _check_page_options(display_value, limit, offset)
         params: dict[str, str | None] = {
             "sysparm_display_value": display_value,
             "sysparm_exclude_reference_link": "true",
@@ -161,12 +153,12 @@ class ServiceNowClient:
         checked = self._call(
             "GET", f"/table/{table}", params, send, Context("reading", table, "")
         )
-        rows = _result(checked, list, table)
+        rows = result_of(checked, list, table)
         logger.debug("Read %d rows from %r (offset %d)", len(rows), table, offset)
         return Page(
             rows=rows,
-            total=_total(checked.headers) if count else None,
-            server_time=_date_header(checked.headers),
+            total=total_count(checked.headers) if count else None,
+            server_time=server_date(checked.headers),
             headers=checked.headers,
         )
 
@@ -185,7 +177,7 @@ class ServiceNowClient:
             )
         except NotFoundError:
             return None
-        return _result(checked, dict, table)
+        return result_of(checked, dict, table)
 
     def server_time(self, table: str = "sys_user") -> datetime:
         """The instance's clock (UTC, whole seconds) from a cheap request's ``Date``.
@@ -212,7 +204,7 @@ class ServiceNowClient:
             Context("creating a record in", table, ""),
             retry_on=is_not_executed,
         )
-        return _result(checked, dict, table)
+        return result_of(checked, dict, table)
 
     def patch(self, table: str, sys_id: str, body: Mapping[str, str]) -> dict[str, Any]:
         """PATCH fields of one record; returns the record the instance answered."""
@@ -224,7 +216,7 @@ class ServiceNowClient:
             lambda r: r.request("PATCH", path_append=f"/{sys_id}", data=data),
             Context("updating a record of", table, ""),
         )
-        return _result(checked, dict, table)
+        return result_of(checked, dict, table)
 
     def delete(self, table: str, sys_id: str) -> None:
         """DELETE one record; a 404 on a retry after a lost answer counts as done."""
@@ -251,12 +243,8 @@ class ServiceNowClient:
 
     def batch(self, items: Sequence[BatchItem]) -> BatchResult:
         """Run several requests in one Batch API call (``/api/now/v1/batch``)."""
-        payload = {
-            "batch_request_id": uuid.uuid4().hex,
-            "rest_requests": [_batch_request(item) for item in items],
-        }
         has_post = any(item.method.upper() == "POST" for item in items)
-        data = json.dumps(payload)
+        data = encode_batch(items)
         checked = self._call(
             "POST",
             "/v1/batch",
@@ -265,7 +253,7 @@ class ServiceNowClient:
             Context("sending a batch of", f"{len(items)} requests", ""),
             retry_on=is_not_executed if has_post else is_retriable,
         )
-        return _batch_result(checked.payload)
+        return decode_batch(checked.payload)
 
     def stats(
         self,
@@ -304,14 +292,14 @@ class ServiceNowClient:
             lambda r: r.request("GET"),
             Context("aggregating", table, ""),
         )
-        return _result(checked, (dict, list), table)
+        return result_of(checked, (dict, list), table)
 
     # --- metadata --------------------------------------------------------------
 
     def table_chain(self, table: str) -> list[str]:
         """``table`` and its ancestors, leaf first (``sys_db_object.super_class``)."""
         if table not in self._chains:
-            self._chains[table] = self._read_chain(table)
+            self._chains[table] = read_table_chain(self, table)
         return self._chains[table]
 
     def dictionary(self, table: str) -> dict[str, FieldInfo]:
@@ -322,71 +310,13 @@ class ServiceNowClient:
         not be mistaken for "the table has no fields".
         """
         if table not in self._dictionaries:
-            self._dictionaries[table] = self._read_dictionary(table)
+            chain = self.table_chain(table)
+            self._dictionaries[table] = read_dictionary(self, chain)
         return self._dictionaries[table]
 
     def choices(self, table: str, element: str) -> dict[str, str]:
         """Choice value -> label for a field, falling back to parent tables (C08)."""
-        for owner in self.table_chain(table):
-            query = Q.and_(Q.eq("name", owner), Q.eq("element", element)).encode()
-            rows = self._read_all("sys_choice", query, ("value", "label", "language"))
-            rows = _prefer_language(rows, "en")
-            if rows:
-                return {str(unwrap(r["value"])): str(unwrap(r["label"])) for r in rows}
-        return {}
-
-    def _read_chain(self, table: str) -> list[str]:
-        chain: list[str] = []
-        current: str | None = table
-        while current and current not in chain:
-            page = self.get_page(
-                "sys_db_object",
-                query=Q.eq("name", current).encode(),
-                fields=["name", "super_class"],
-                limit=1,
-            )
-            if not page.rows:
-                if not chain:
-                    raise InvalidTableError(
-                        f"Table {table!r} is not in sys_db_object. Check the table "
-                        "name in the mapping.",
-                        url="/api/now/table/sys_db_object",
-                    )
-                break
-            chain.append(current)
-            current = self._parent_name(page.rows[0].get("super_class"))
-        return chain
-
-    def _parent_name(self, super_class: Any) -> str | None:
-        parent_id = normalize_reference(super_class).sys_id
-        if not parent_id:
-            return None
-        parent = self.get_record("sys_db_object", parent_id, fields=["name"])
-        return str(parent["name"]) if parent and parent.get("name") else None
-
-    def _read_dictionary(self, table: str) -> dict[str, FieldInfo]:
-        chain = self.table_chain(table)
-        query = Q.and_(Q.in_("name", chain), Q.is_not_empty("element")).encode()
-        rows = self._read_all("sys_dictionary", query, DICTIONARY_FIELDS)
-        if not rows:
-            raise PermissionDeniedError(
-                f"sys_dictionary returned no columns for {table!r}; the integration "
-                "user probably cannot read sys_dictionary. Grant it read access "
-                "(e.g. the personalize_dictionary role).",
-                url="/api/now/table/sys_dictionary",
-            )
-        depth = {name: index for index, name in enumerate(chain)}
-        # Root first, so a child's definition (or override) wins.
-        rows.sort(key=lambda row: -depth.get(str(unwrap(row.get("name"))), 0))
-        return {info.name: info for info in map(_field_info, rows)}
-
-    def _read_all(
-        self, table: str, query: str, fields: Sequence[str]
-    ) -> list[dict[str, Any]]:
-        pager = KeyPager(
-            self, table, base_query=query, fields=fields, page_size=METADATA_PAGE_SIZE
-        )
-        return [row for page in pager for row in page.rows]
+        return read_choices(self, self.table_chain(table), element)
 
     # --- transport -------------------------------------------------------------
 
@@ -467,14 +397,6 @@ class ServiceNowClient:
             "sysparm_fields": ",".join(fields) if fields else None,
         }
 
-    def _new_session(self) -> requests.Session:
-        session = _ConfiguredTrustSession()
-        if self.settings.ca_file is not None:
-            session.verify = str(self.settings.ca_file)
-        else:
-            session.verify = self.settings.verify_tls
-        return session
-
     def _warn_if_unverified(self) -> None:
         if not self.settings.verify_tls and self.settings.url.startswith("https"):
             logger.warning(
@@ -483,21 +405,6 @@ class ServiceNowClient:
                 "instance.ca_file instead",
                 urlsplit(self.settings.url).netloc,
             )
-
-
-class _ConfiguredTrustSession(requests.Session):
-    """A session whose configured ``verify`` beats ``REQUESTS_CA_BUNDLE``.
-
-    requests lets the environment bundle override ``Session.verify`` (a ca_file
-    or verify=False) because pysnow passes no per-request ``verify``; measured:
-    with REQUESTS_CA_BUNDLE set, a configured ca_file failed verification.
-    """
-
-    def merge_environment_settings(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        settings = super().merge_environment_settings(*args, **kwargs)
-        if self.verify is not True:
-            settings["verify"] = self.verify
-        return settings
 
 
 # pysnow sends its own defaults on every request (sysparm_limit=10000, an empty
@@ -510,104 +417,14 @@ _PYSNOW_DEFAULTS_OFF: dict[str, str | None] = {
 }
 
 
-def _result(checked: CheckedResponse, kind: Any, table: str) -> Any:
-    """``payload['result']`` of the expected shape, else an InstanceError."""
-    payload = checked.payload
-    result = payload.get("result") if isinstance(payload, dict) else None
-    if not isinstance(result, kind):
-        raise InstanceError(
-            f"The answer for {table!r} had no usable 'result' "
-            f"(got {type(result).__name__}). Check that the URL points at an "
-            "instance and not a proxy page.",
-            status=checked.status,
+def _check_page_options(display_value: str, limit: int, offset: int) -> None:
+    if display_value not in DISPLAY_VALUES or limit < 1 or offset < 0:
+        raise ValueError(
+            f"get_page needs display_value in {sorted(DISPLAY_VALUES)}, "
+            f"limit >= 1 and offset >= 0 (got {display_value!r}, {limit}, "
+            f"{offset})."
         )
-    return result
-
-
-def _total(headers: Mapping[str, str]) -> int | None:
-    raw = headers.get("X-Total-Count")
-    return int(raw) if raw and raw.strip().isdigit() else None
-
-
-def _date_header(headers: Mapping[str, str]) -> datetime | None:
-    raw = headers.get("Date")
-    if not raw:
-        return None
-    try:
-        return parsedate_to_datetime(raw).astimezone(UTC)
-    except (TypeError, ValueError):
-        return None
 
 
 def _join(values: Sequence[str] | None) -> str | None:
     return ",".join(values) if values else None
-
-
-def _field_info(row: Mapping[str, Any]) -> FieldInfo:
-    length = str(unwrap(row.get("max_length")) or "").strip()
-    return FieldInfo(
-        name=str(unwrap(row["element"])),
-        internal_type=str(unwrap(row.get("internal_type")) or "string"),
-        reference=str(unwrap(row.get("reference")) or "") or None,
-        max_length=int(length) if length.isdigit() else None,
-        table=str(unwrap(row.get("name"))),
-    )
-
-
-def _prefer_language(rows: list[dict[str, Any]], language: str) -> list[dict[str, Any]]:
-    """Rows in ``language`` (or untagged); all rows when none match."""
-    matching = [
-        r for r in rows if str(unwrap(r.get("language")) or "") in ("", language)
-    ]
-    return matching or rows
-
-
-def _batch_request(item: BatchItem) -> dict[str, Any]:
-    headers = {"Accept": "application/json", **item.headers}
-    if item.body is not None:
-        headers.setdefault("Content-Type", "application/json")
-    request: dict[str, Any] = {
-        "id": item.id,
-        "method": item.method.upper(),
-        "url": item.url,
-        "headers": [{"name": k, "value": v} for k, v in headers.items()],
-        "exclude_response_headers": False,
-    }
-    if item.body is not None:
-        raw = json.dumps(dict(item.body)).encode()
-        request["body"] = base64.b64encode(raw).decode("ascii")
-    return request
-
-
-def _batch_result(payload: Any) -> BatchResult:
-    if not isinstance(payload, dict):
-        raise InstanceError("The Batch API answer was not a JSON object.")
-    serviced = {}
-    for item in payload.get("serviced_requests") or []:
-        response = _batch_response(item)
-        serviced[response.id] = response
-    unserviced = [
-        str(_unserviced_id(x)) for x in payload.get("unserviced_requests") or []
-    ]
-    return BatchResult(serviced=serviced, unserviced=unserviced)
-
-
-def _unserviced_id(item: Any) -> Any:
-    return item.get("id") if isinstance(item, dict) else item
-
-
-def _batch_response(item: Mapping[str, Any]) -> BatchResponse:
-    raw = base64.b64decode(item.get("body") or "")
-    try:
-        body = json.loads(raw) if raw.strip() else None
-    except ValueError:
-        body = raw.decode("utf-8", errors="replace")
-    headers = {h.get("name", ""): h.get("value", "") for h in item.get("headers") or []}
-    return BatchResponse(
-        id=str(item.get("id")),
-        status_code=int(item.get("status_code") or 0),
-        status_text=str(item.get("status_text") or ""),
-        body=body,
-        headers=headers,
-        error_message=item.get("error_message") or None,
-    )

@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -31,10 +32,19 @@ from connector.errors import (
 SNIPPET_CHARS = 200
 CANCELLED_MARKER = "transaction cancelled"
 
+
+class UnauthorizedResponse(AuthError):
+    """A 401 on a resource call; the client refreshes the token once and replays."""
+
+
 # status -> (error class, what it means, what to do next)
 STATUS_ERRORS: dict[int, tuple[type[InstanceError], str, str]] = {
     400: (InstanceError, "rejected the request", "Check the table and parameters."),
-    401: (AuthError, "did not accept the credentials", "Check instance.auth."),
+    401: (
+        UnauthorizedResponse,
+        "did not accept the credentials",
+        "Check instance.auth (user, password, client id and secret).",
+    ),
     403: (
         PermissionDeniedError,
         "refused access",
@@ -56,10 +66,6 @@ STATUS_ERRORS: dict[int, tuple[type[InstanceError], str, str]] = {
     503: (RetriableInstanceError, "is unavailable", "Retrying."),
     504: (RetriableInstanceError, "timed out at a gateway", "Retrying."),
 }
-
-
-class UnauthorizedResponse(AuthError):
-    """A 401 on a resource call; the client refreshes the token once and replays."""
 
 
 @dataclass(frozen=True)
@@ -154,48 +160,41 @@ def _error_for(
     """Build the error for a non-2xx status or an error envelope."""
     status = response.status_code
     shown = message or snippet_of(text) or response.reason or ""
+    cls, meaning, advice = classify(status, message)
     kwargs: dict[str, Any] = {
         "status": status,
         "url": context.path,
         "snippet": snippet_of(shown),
     }
-    head = f"{context.describe().capitalize()} failed: the instance"
-
-    if message and CANCELLED_MARKER in message.lower():
-        return TransactionCancelledError(
-            f"{head} cancelled the transaction ({status}): {shown!r}. "
-            "A smaller page (sysparm_limit) may pass.",
-            **kwargs,
-        )
-    if status == 400 and message and message.lower().startswith("invalid table"):
-        return InvalidTableError(
-            f"{head} does not know the table ({status}): {shown!r}. "
-            "Check the table name in the mapping.",
-            **kwargs,
-        )
-    if status == 401:
-        return UnauthorizedResponse(
-            f"{head} did not accept the credentials (401): {shown!r}. "
-            "Check instance.auth (user, password, client id and secret).",
-            **kwargs,
-        )
     if status == 429:
         wait = retry_after_seconds(response.headers, clock)
-        return RetriableInstanceError(
-            f"{head} is rate limiting (429): {shown!r}. "
-            f"Retry after {wait if wait is not None else 'a backoff'} seconds.",
-            retry_after=wait,
-            **kwargs,
-        )
-    cls, meaning, advice = STATUS_ERRORS.get(
-        status,
-        (
-            RetriableInstanceError if status >= 500 else InstanceError,
-            f"answered {status}",
-            "Retrying." if status >= 500 else "Check the request.",
-        ),
-    )
+        kwargs["retry_after"] = wait
+        advice = f"Retry after {wait if wait is not None else 'a backoff'} seconds."
+
+    head = f"{context.describe().capitalize()} failed: the instance"
     return cls(f"{head} {meaning} ({status}): {shown!r}. {advice}", **kwargs)
+
+
+def classify(status: int, message: str | None) -> tuple[type[InstanceError], str, str]:
+    """Error class, meaning and advice for a status and the body's message."""
+    lowered = (message or "").lower()
+    if CANCELLED_MARKER in lowered:
+        return (
+            TransactionCancelledError,
+            "cancelled the transaction",
+            "A smaller page (sysparm_limit) may pass.",
+        )
+    if status == 400 and lowered.startswith("invalid table"):
+        return (
+            InvalidTableError,
+            "does not know the table",
+            "Check the table name in the mapping.",
+        )
+    if status in STATUS_ERRORS:
+        return STATUS_ERRORS[status]
+    if status >= 500:
+        return RetriableInstanceError, "failed", "Retrying."
+    return InstanceError, "refused the request", "Check the request."
 
 
 def retry_after_seconds(
@@ -251,3 +250,34 @@ def error_for_transport(exc: requests.RequestException, context: Context) -> Exc
         f"sent ({kind}). Check instance.url.",
         url=context.path,
     )
+
+
+def result_of(checked: CheckedResponse, kind: Any, table: str) -> Any:
+    """``payload['result']`` of the expected type(s), else an InstanceError."""
+    payload = checked.payload
+    result = payload.get("result") if isinstance(payload, dict) else None
+    if not isinstance(result, kind):
+        raise InstanceError(
+            f"The answer for {table!r} had no usable 'result' "
+            f"(got {type(result).__name__}). Check that the URL points at an "
+            "instance and not a proxy page.",
+            status=checked.status,
+        )
+    return result
+
+
+def total_count(headers: Mapping[str, str]) -> int | None:
+    """``X-Total-Count`` as an int (ACL-blind, TABLE_API §5.1), if sent."""
+    raw = headers.get("X-Total-Count")
+    return int(raw) if raw and raw.strip().isdigit() else None
+
+
+def server_date(headers: Mapping[str, str]) -> datetime | None:
+    """The instance's clock from the ``Date`` header, as aware UTC."""
+    raw = headers.get("Date")
+    if not raw:
+        return None
+    try:
+        return parsedate_to_datetime(raw).astimezone(UTC)
+    except (TypeError, ValueError):
+        return None
