@@ -22,7 +22,7 @@ from requests.auth import AuthBase, HTTPBasicAuth
 from connector.config import InstanceSettings
 from connector.errors import AuthError, InstanceError, RetriableInstanceError
 from connector.servicenow.metrics import ClientMetrics
-from connector.servicenow.responses import snippet_of
+from connector.servicenow.responses import TRANSIENT, snippet_of
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ class OAuthAuthenticator(Authenticator):
         except requests.RequestException as exc:
             raise RetriableInstanceError(
                 "Requesting an OAuth token failed: no answer from "
-                f"{TOKEN_PATH} ({type(exc).__name__}). Retrying.",
+                f"{TOKEN_PATH} ({type(exc).__name__}). {TRANSIENT}",
                 url=TOKEN_PATH,
             ) from None
         self._metrics.record_response(response.status_code, len(response.content))
@@ -182,7 +182,7 @@ class OAuthAuthenticator(Authenticator):
         if response.status_code >= 500:
             raise RetriableInstanceError(
                 f"Requesting an OAuth token failed: {TOKEN_PATH} answered "
-                f"{response.status_code}. Retrying.",
+                f"{response.status_code}. {TRANSIENT}",
                 status=response.status_code,
                 url=TOKEN_PATH,
             )

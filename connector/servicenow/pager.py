@@ -80,6 +80,20 @@ class _Pager:
                 return
             yield page
 
+    def count_remaining(self) -> int | None:
+        """Rows after the cursor in this window, ACL-blind (one counted request).
+
+        For completeness checks and the C09 canary (a window as big as the table
+        means a filter field was silently dropped); never a loop bound.
+        """
+        query = self._query_after(self.cursor)
+        if query is None:
+            return 0
+        page = self.client.get_page(
+            self.table, query=query, fields=[KEY_FIELD], limit=1, count=True
+        )
+        return page.total
+
     def _next_page(self) -> Page | None:
         query = self._query_after(self.cursor)
         if query is None:

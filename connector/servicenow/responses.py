@@ -30,6 +30,7 @@ from connector.errors import (
 )
 
 SNIPPET_CHARS = 200
+TRANSIENT = "Usually transient; csm-sync retries it before giving up."
 CANCELLED_MARKER = "transaction cancelled"
 
 
@@ -61,10 +62,10 @@ STATUS_ERRORS: dict[int, tuple[type[InstanceError], str, str]] = {
         "Shorten the query; chunk IN lists (chunked_in).",
     ),
     429: (RetriableInstanceError, "is rate limiting", "Waiting before retrying."),
-    500: (RetriableInstanceError, "had an internal error", "Retrying."),
-    502: (RetriableInstanceError, "is unreachable (502)", "Retrying."),
-    503: (RetriableInstanceError, "is unavailable", "Retrying."),
-    504: (RetriableInstanceError, "timed out at a gateway", "Retrying."),
+    500: (RetriableInstanceError, "had an internal error", TRANSIENT),
+    502: (RetriableInstanceError, "is unreachable (502)", TRANSIENT),
+    503: (RetriableInstanceError, "is unavailable", TRANSIENT),
+    504: (RetriableInstanceError, "timed out at a gateway", TRANSIENT),
 }
 
 
@@ -118,7 +119,7 @@ def check_response(
     if parse_problem is not None:
         raise RetriableInstanceError(
             f"{context.describe().capitalize()} failed: the instance answered "
-            f"{status} with {parse_problem}: {snippet_of(text)!r}. Retrying.",
+            f"{status} with {parse_problem}: {snippet_of(text)!r}. {TRANSIENT}",
             status=status,
             url=context.path,
             snippet=snippet_of(text),
@@ -193,7 +194,7 @@ def classify(status: int, message: str | None) -> tuple[type[InstanceError], str
     if status in STATUS_ERRORS:
         return STATUS_ERRORS[status]
     if status >= 500:
-        return RetriableInstanceError, "failed", "Retrying."
+        return RetriableInstanceError, "failed", TRANSIENT
     return InstanceError, "refused the request", "Check the request."
 
 
@@ -242,7 +243,7 @@ def error_for_transport(exc: requests.RequestException, context: Context) -> Exc
     ):
         return RetriableInstanceError(
             f"{context.describe().capitalize()} failed: no complete answer from "
-            f"the instance ({kind}). Retrying.",
+            f"the instance ({kind}). {TRANSIENT}",
             url=context.path,
         )
     return InstanceError(

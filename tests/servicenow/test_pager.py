@@ -277,3 +277,25 @@ def test_tiny_pages_still_return_everything(emu, make_client, page_size):
     )
 
     assert ids(pager) == expected
+
+
+def test_count_remaining_is_acl_blind_and_follows_the_cursor(emu, make_client):
+    client = make_client(emu, user="acl_limited")
+    total = emu.instance.count(CASES)
+    pager = KeysetPager(
+        client, CASES, fields=["sys_id"], page_size=10, since=None, until=None
+    )
+
+    ordered = sorted(
+        emu.instance.rows(CASES), key=lambda r: (r["sys_updated_on"], r["sys_id"])
+    )
+    hidden = [emu.instance.is_hidden(emu.acl_user, r, CASES) for r in ordered]
+    last_visible = max(i for i, is_hidden in enumerate(hidden) if not is_hidden)
+
+    before = pager.count_remaining()
+    seen = ids(pager)
+    after = pager.count_remaining()
+
+    assert before == total
+    assert len(seen) == hidden.count(False) < total
+    assert after == len(ordered) - last_visible - 1  # hidden rows past the end
