@@ -210,9 +210,7 @@ class Instance:
         self._sources.clear()
 
     def _select_all(self, table: str) -> list[dict[str, str]]:
-        cursor = self.store.conn.execute(f"SELECT * FROM {quote_ident(table)}")
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        return self.store.query_dicts(f"SELECT * FROM {quote_ident(table)}")
 
     def _save_state(self, state: dict[str, Any]) -> None:
         for key, value in state.items():

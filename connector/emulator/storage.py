@@ -1,9 +1,9 @@
 """SQLite storage: one SQL table per ServiceNow table, every column TEXT.
 
 Values are kept exactly as the instance would serve them (strings, ``''`` for
-empty) so the HTTP layer never converts. Each thread gets its own connection to
-one WAL-mode database file, so concurrent GETs really run concurrently; writes
-are serialised by one lock, which is what a single-node instance does too.
+empty) so the HTTP layer never converts. Reads borrow a connection from a pool
+(WAL mode), so concurrent GETs really run concurrently; writes go through one
+writer connection under one lock, as a single-node instance serialises them.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ import atexit
 import contextlib
 import logging
 import os
+import queue
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 LOG = logging.getLogger(__name__)
@@ -32,7 +34,7 @@ def _memory_dir() -> str | None:
 
 
 class Store:
-    """A SQLite database with per-thread connections and a write lock."""
+    """A SQLite database with pooled read connections and one writer."""
 
     def __init__(self, db_path: str | os.PathLike[str] | None = None) -> None:
         self.temporary = db_path is None
@@ -44,40 +46,61 @@ class Store:
             db_path = name
         self.path = str(db_path)
         self.write_lock = threading.RLock()
-        self._local = threading.local()
+        self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._connections: list[sqlite3.Connection] = []
         self._conn_lock = threading.Lock()
         self._closed = False
         if self.temporary:
             atexit.register(self._remove_files)
-        with self.write_lock:
-            self.conn.execute("PRAGMA journal_mode=WAL")
+        self._writer = self._connect()
+        self._writer.execute("PRAGMA journal_mode=WAL")
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._closed:
+            # A late request thread must not re-create a removed temp file.
+            raise sqlite3.ProgrammingError("the emulator store is closed")
+        conn = sqlite3.connect(
+            self.path, check_same_thread=False, isolation_level=None, timeout=30
+        )
+        conn.execute("PRAGMA synchronous=OFF")
+        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        with self._conn_lock:
+            self._connections.append(conn)
+        return conn
 
     @property
     def conn(self) -> sqlite3.Connection:
-        """This thread's connection (created on first use)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            if self._closed:
-                # A late request thread must not re-create a removed temp file.
-                raise sqlite3.ProgrammingError("the emulator store is closed")
-            conn = sqlite3.connect(
-                self.path, check_same_thread=False, isolation_level=None, timeout=30
-            )
-            conn.execute("PRAGMA synchronous=OFF")
-            conn.execute("PRAGMA cache_size=-65536")
-            conn.execute("PRAGMA temp_store=MEMORY")
-            self._local.conn = conn
-            with self._conn_lock:
-                self._connections.append(conn)
-        return conn
+        """The writer connection; use it only while holding ``write_lock``."""
+        return self._writer
+
+    @contextmanager
+    def reader(self) -> Iterator[sqlite3.Connection]:
+        """Borrow a read connection from the pool (one per concurrent request)."""
+        try:
+            conn = self._idle.get_nowait()
+        except queue.Empty:
+            conn = self._connect()
+        try:
+            yield conn
+        finally:
+            self._idle.put(conn)
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
-        return self.conn.execute(sql, params).fetchall()
+        with self.reader() as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def query_dicts(
+        self, sql: str, params: Sequence[object] = ()
+    ) -> list[dict[str, str]]:
+        with self.reader() as conn:
+            cursor = conn.execute(sql, params)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
         with self.write_lock:
-            return self.conn.execute(sql, params)
+            return self._writer.execute(sql, params)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
         with self.write_lock:

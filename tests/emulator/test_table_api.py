@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import requests
 
 from connector.emulator.server import EmulatorServer
@@ -315,3 +318,24 @@ def test_unauthenticated_is_401_with_the_servicenow_body(
     }
     assert (response.status_code, response.json()) == (401, expected)
     assert (wrong.status_code, wrong.json()) == (401, expected)
+
+
+def test_concurrent_gets_overlap_and_reuse_connections(
+    empty_emulator: EmulatorServer,
+) -> None:
+    seed_cases(empty_emulator, 30)
+    empty_emulator.faults.latency_ms = 200
+    url = f"{empty_emulator.url}/api/now/table/{CASE}"
+
+    def fetch(_: int) -> int:
+        response = requests.get(url, auth=("admin", "admin"), timeout=30)
+        return len(response.json()["result"])
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        sizes = list(pool.map(fetch, range(40)))
+    elapsed = time.monotonic() - started
+
+    assert sizes == [30] * 40
+    assert elapsed < 40 * 0.2 / 2  # overlapped, not one after the other
+    assert len(empty_emulator.instance.store._connections) <= 12
