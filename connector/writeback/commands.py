@@ -96,6 +96,8 @@ def print_failures(console: Console, result: WritebackResult) -> None:
 
 def summary(result: WritebackResult) -> str:
     """One line: accounts, sent, written, failed."""
+    if result.disabled:
+        return "Write-back is disabled (writeback.enabled: false); nothing sent."
     if result.dry_run:
         return (
             f"Dry run: {result.accounts} accounts, "

@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from connector.config import Settings
-from connector.errors import InstanceError
+from connector.errors import InstanceError, UsageError
 from connector.store.engine import Store, open_store
 from connector.writeback import instance as sn
 from connector.writeback.diff import (
@@ -66,6 +66,7 @@ class WritebackResult:
     problems: list[RunProblem] = field(default_factory=list)
     history_created: int = 0
     dry_run: bool = False
+    disabled: bool = False
     seconds: float = 0.0
 
     @property
@@ -92,6 +93,10 @@ def run_writeback(
     check_config(settings)
     started = datetime.now(UTC)
     result = WritebackResult(run_id=uuid.uuid4().hex, dry_run=dry_run)
+    if not settings.writeback.enabled:
+        log.info("Write-back is disabled (writeback.enabled: false); nothing sent")
+        result.disabled = True
+        return result
     store = open_store(settings.store.url)
     try:
         ensure_tables(store.engine)
@@ -126,6 +131,11 @@ def _run(
     specs = account_fields(settings)
     health = load_health(store, account=account)
     result.accounts = len(health)
+    if account and not health:
+        raise UsageError(
+            f"Account {account!r} has no health snapshot; check the sys_id or run "
+            "'csm-sync kpi' first"
+        )
     if not health:
         log.warning("No health snapshot to write back; run 'csm-sync kpi' first")
         return

@@ -293,3 +293,29 @@ def test_hostile_config_is_refused_before_any_request(
     assert result.exit_code == 2
     assert key in result.output
     assert installed.instance.request_count == before
+
+
+def test_unknown_account_option_is_a_usage_error(
+    installed, accounts, write_config, seed_health
+):
+    seed_health([health(accounts[0], 50)])
+    config = write_config()
+
+    result = runner.invoke(app, ["writeback", "--account", "f" * 32, "-c", str(config)])
+
+    assert result.exit_code == 2
+    assert "has no health snapshot" in result.output
+
+
+def test_disabled_writeback_sends_nothing(
+    installed, accounts, write_config, seed_health
+):
+    seed_health([health(a, 50) for a in accounts])
+    config = write_config(enabled=False)
+    before = installed.instance.request_count
+
+    result = runner.invoke(app, ["writeback", "-c", str(config)])
+
+    assert result.exit_code == 0
+    assert "disabled" in result.output
+    assert installed.instance.request_count == before
