@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +72,16 @@ class FaultSettings:
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
         self._rng_lock = threading.Lock()
+        self._expire: Callable[[], None] | None = None
+
+    def bind_expire(self, callback: Callable[[], None]) -> None:
+        """Called by the instance so :meth:`expire_tokens` reaches its tokens."""
+        self._expire = callback
+
+    def expire_tokens(self) -> None:
+        """Make every OAuth access token invalid now (C11)."""
+        if self._expire is not None:
+            self._expire()
 
     def update(self, **changes: Any) -> None:
         """Set several fields; a new ``seed`` restarts the random sequence."""

@@ -137,6 +137,8 @@ class Instance:
         self.truth: dict[str, Any] = {}
         self.compiler = QueryCompiler(self.registry, self.source, self.now_naive)
         self._mutator: _Mutator | None = None
+        self._numbers: dict[str, int] = {}
+        self.faults.bind_expire(self.expire_tokens)
         self.business_rules: dict[tuple[str, str], Callable[[str], str]] = {}
         self._open(accounts=accounts, seed=seed, as_of=as_of, progress=progress)
 
@@ -276,6 +278,7 @@ class Instance:
         """Bulk-load rows verbatim (tests: hand-made scenarios at scale)."""
         self._require_table(table)
         self._load_rows(self.registry, table, rows)
+        self._numbers.clear()
 
     def close(self) -> None:
         self.stop_mutator()
@@ -448,13 +451,17 @@ class Instance:
             raise
 
     def _next_number(self, table: str) -> str:
+        """Next ``number`` of a table (highest stored + 1; cached per table)."""
         prefix = NUMBER_PREFIXES[table]
-        sql = (
-            f"SELECT MAX(CAST(substr(number, {len(prefix) + 1}) AS INTEGER))"
-            f" FROM {self.source(table)} WHERE number LIKE ?"
-        )
-        top = self.store.query(sql, (prefix + "%",))[0][0] or 1000
-        return f"{prefix}{int(top) + 1:07d}"
+        top = self._numbers.get(table)
+        if top is None:
+            sql = (
+                f"SELECT MAX(CAST(substr(number, {len(prefix) + 1}) AS INTEGER))"
+                f" FROM {self.source(table)} WHERE number LIKE ?"
+            )
+            top = int(self.store.query(sql, (prefix + "%",))[0][0] or 1000)
+        self._numbers[table] = top + 1
+        return f"{prefix}{top + 1:07d}"
 
     def update(
         self,

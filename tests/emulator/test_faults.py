@@ -206,3 +206,40 @@ def test_rate_limit_rule_headers_and_429() -> None:
     }
     assert other.status_code == 200
     assert "X-RateLimit-Limit" not in other.headers
+
+
+def test_latency_per_row(empty_emulator: EmulatorServer, admin: Api) -> None:
+    seed_cases(empty_emulator, 5)
+    empty_emulator.faults.latency_per_row_ms = 100
+
+    started = time.monotonic()
+    few = admin.get(f"/api/now/table/{CASE}", sysparm_limit=1)
+    one_row = time.monotonic() - started
+    started = time.monotonic()
+    admin.get(f"/api/now/table/{CASE}")
+    five_rows = time.monotonic() - started
+
+    assert len(few.json()["result"]) == 1
+    assert five_rows >= 0.5
+    assert one_row < five_rows
+
+
+def test_expire_tokens_from_the_fault_settings(empty_emulator: EmulatorServer) -> None:
+    form = {
+        "grant_type": "password",
+        "client_id": empty_emulator.client_id,
+        "client_secret": empty_emulator.client_secret,
+        "username": "admin",
+        "password": "admin",
+    }
+    access = requests.post(
+        f"{empty_emulator.url}/oauth_token.do", data=form, timeout=10
+    ).json()["access_token"]
+    headers = {"Authorization": f"Bearer {access}"}
+    url = f"{empty_emulator.url}/api/now/table/{CASE}"
+
+    before = requests.get(url, headers=headers, timeout=10).status_code
+    empty_emulator.instance.faults.expire_tokens()
+    after = requests.get(url, headers=headers, timeout=10).status_code
+
+    assert (before, after) == (200, 401)
