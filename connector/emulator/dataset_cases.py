@@ -48,6 +48,7 @@ _AUTO_CLOSE_RATE = 250
 _FIX_RATE = 400
 _FIX_REACH = 120 * DAY  # the fix script touched cases opened in 4 months
 
+Change = tuple[int, str, str, str, str]  # (time, field, old, new, user_name)
 SurveyHook = Callable[[Account, str, str, int, float], None]
 
 
@@ -94,7 +95,9 @@ class Cases:
             account, case_id, opened, priority, channel, contact, agent, applied, state
         )
         row["parent"] = parent
-        self._write_audit(case_id, applied)
+        changes = [(ts, "state", old, new, user) for ts, old, new, user in applied]
+        changes += self._assignments(applied, agent, int(row["reassignment_count"]))
+        self._write_audit(case_id, sorted(changes, key=lambda c: c[0]))
         self.interactions.for_case(
             account, case_id, opened, channel, contact, agent, applied
         )
@@ -224,10 +227,26 @@ class Cases:
             return ""
         return self.w.clock.duration((resolved - opened) * 9 // 24)
 
-    def _write_audit(self, case_id: str, applied: list[Event]) -> None:
-        """One sys_audit row per state change, stamped at the change."""
+    def _assignments(
+        self, applied: list[Event], agent: tuple[str, str], count: int
+    ) -> list[Change]:
+        """``assigned_to`` history: the first pick, then ``count`` reassignments."""
+        if not applied:
+            return []
+        rng, agents = self.w.rng, self.w.agents
+        start, stop = applied[0][0], applied[-1][0]
+        chain = [rng.choice(agents) for _ in range(count)] + [agent]
+        changes: list[Change] = [(start, "assigned_to", "", chain[0][0], "system")]
+        for i in range(count):
+            ts = start + (stop - start) * (i + 1) // (count + 1)
+            old, new = chain[i], chain[i + 1]
+            changes.append((ts, "assigned_to", old[0], new[0], old[1]))
+        return changes
+
+    def _write_audit(self, case_id: str, changes: list[Change]) -> None:
+        """One sys_audit row per audited field change, stamped at the change."""
         w = self.w
-        for checkpoint, (ts, old, new, user) in enumerate(applied, start=1):
+        for checkpoint, (ts, name, old, new, user) in enumerate(changes, start=1):
             stamp = w.stamp(ts)
             w.sink.add(
                 "sys_audit",
@@ -238,7 +257,7 @@ class Cases:
                 {
                     "tablename": _CASE,
                     "documentkey": case_id,
-                    "fieldname": "state",
+                    "fieldname": name,
                     "oldvalue": old,
                     "newvalue": new,
                     "user": user,

@@ -8,6 +8,7 @@ import json
 import re
 import statistics
 from collections import Counter, defaultdict
+from itertools import pairwise
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -287,7 +288,11 @@ def test_account_teams_have_an_account_manager(small) -> None:
 
 def test_case_history_has_awaiting_info_and_reopens(small) -> None:
     data, _ = small
-    changes = Counter((a["oldvalue"], a["newvalue"]) for a in data["sys_audit"])
+    changes = Counter(
+        (a["oldvalue"], a["newvalue"])
+        for a in data["sys_audit"]
+        if a["fieldname"] == "state"
+    )
     states = Counter(c["state"] for c in data["sn_customerservice_case"])
 
     assert changes[("10", "18")] > 0 and changes[("6", "10")] > 0
@@ -315,6 +320,24 @@ def test_major_cases_have_children_and_some_accounts_a_parent(medium) -> None:
     assert subsidiaries and all(
         a["account_parent"] != a["sys_id"] for a in subsidiaries
     )
+
+
+def test_assignment_history_matches_reassignment_count(small) -> None:
+    data, _ = small
+    history: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for row in data["sys_audit"]:
+        if row["fieldname"] == "assigned_to":
+            history[row["documentkey"]].append(row)
+
+    for case in data["sn_customerservice_case"]:
+        rows = sorted(history[case["sys_id"]], key=lambda r: r["sys_created_on"])
+        if not case["assigned_to"]:
+            assert rows == []
+            continue
+        assert len(rows) == 1 + int(case["reassignment_count"])
+        assert rows[0]["oldvalue"] == ""
+        assert rows[-1]["newvalue"] == case["assigned_to"]
+        assert all(a["newvalue"] == b["oldvalue"] for a, b in pairwise(rows))
 
 
 def test_surveys_store_scores_the_c15_way(small) -> None:
@@ -500,7 +523,8 @@ def fcr_shares(data: Data) -> dict[str, float]:
     """Per-account share of resolved cases that meet the default FCR rules."""
     history: dict[str, set[tuple[str, str]]] = defaultdict(set)
     for row in data["sys_audit"]:
-        history[row["documentkey"]].add((row["oldvalue"], row["newvalue"]))
+        if row["fieldname"] == "state":
+            history[row["documentkey"]].add((row["oldvalue"], row["newvalue"]))
     links = Counter(r["document_id"] for r in data["interaction_related_record"])
     outcomes: dict[str, list[bool]] = defaultdict(list)
     for case in data["sn_customerservice_case"]:
