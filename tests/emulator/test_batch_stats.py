@@ -75,6 +75,23 @@ def test_batch_budget_moves_the_rest_to_unserviced(
     assert body["unserviced_requests"] == ["1", "2", "3"]
 
 
+def test_batch_time_budget_serves_at_least_one(
+    empty_emulator: EmulatorServer, admin: Api
+) -> None:
+    empty_emulator.faults.batch_time_budget_s = 0.0
+    items = [
+        {"id": str(i), "method": "GET", "url": f"/api/now/table/{CASE}"}
+        for i in range(3)
+    ]
+
+    body = admin.post(
+        "/api/now/v1/batch", {"batch_request_id": "8", "rest_requests": items}
+    ).json()
+
+    assert [s["id"] for s in body["serviced_requests"]] == ["0"]
+    assert body["unserviced_requests"] == ["1", "2"]
+
+
 def test_stats_without_group_by(empty_emulator: EmulatorServer, admin: Api) -> None:
     seed_cases(empty_emulator, 8)
 
