@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,7 @@ from urllib.parse import urlsplit
 
 import pysnow
 import requests
+from urllib3.exceptions import InsecureRequestWarning
 
 from connector import __version__
 from connector.config import InstanceSettings
@@ -398,7 +400,12 @@ class ServiceNowClient:
         }
 
     def _warn_if_unverified(self) -> None:
-        if not self.settings.verify_tls and self.settings.url.startswith("https"):
+        """One WARNING per client start instead of urllib3's one per request."""
+        settings = self.settings
+        if settings.verify_tls or settings.ca_file is not None:
+            return
+        warnings.filterwarnings("ignore", category=InsecureRequestWarning)
+        if settings.url.startswith("https"):
             logger.warning(
                 "TLS certificate verification is OFF for %s (instance.verify_tls: "
                 "false); anyone on the path can read the credentials. Set "

@@ -25,7 +25,7 @@ class ConfiguredTrustSession(requests.Session):
 
 
 def new_session(settings: InstanceSettings) -> requests.Session:
-    """A session trusting ``ca_file`` when set, else per ``verify_tls``."""
+    """A session trusting ``ca_file`` when set (it wins over verify_tls: false)."""
     session = ConfiguredTrustSession()
     if settings.ca_file is not None:
         session.verify = str(settings.ca_file)

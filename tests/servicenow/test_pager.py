@@ -7,6 +7,8 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from connector.servicenow import KeyPager, KeysetPager
 from connector.servicenow.values import parse_datetime_utc
@@ -299,3 +301,46 @@ def test_count_remaining_is_acl_blind_and_follows_the_cursor(emu, make_client):
     assert before == total
     assert len(seen) == hidden.count(False) < total
     assert after == len(ordered) - last_visible - 1  # hidden rows past the end
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    seconds=st.lists(st.integers(0, 4), min_size=0, max_size=60),
+    page_size=st.integers(1, 25),
+    as_acl_user=st.booleans(),
+)
+def test_any_tie_pattern_and_page_size_yields_each_visible_row_once(
+    shared_emu, make_client, seconds, page_size, as_acl_user
+):
+    prefix = f"PX{secrets.token_hex(3).upper()}"
+    rows = [
+        {
+            **case(secrets.token_hex(16), stamp(START + timedelta(seconds=s)), n),
+            "number": f"{prefix}{n:04d}",
+        }
+        for n, s in enumerate(seconds)
+    ]
+    load(shared_emu, rows)
+    user = "acl_limited" if as_acl_user else "admin"
+    client = make_client(shared_emu, user=user)
+    visible = sorted(
+        (r for r in rows if not shared_emu.instance.is_hidden(user, r, CASES)),
+        key=lambda r: (r["sys_updated_on"], r["sys_id"]),
+    )
+    pager = KeysetPager(
+        client,
+        CASES,
+        base_query=f"numberSTARTSWITH{prefix}",
+        fields=["sys_id"],
+        page_size=page_size,
+        since=None,
+        until=None,
+    )
+
+    got = ids(pager)
+
+    assert got == [r["sys_id"] for r in visible]

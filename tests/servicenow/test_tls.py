@@ -42,7 +42,6 @@ def test_untrusted_certificate_is_tls_error_and_not_retried(tls_emu):
     assert client.metrics.requests_by_status["error"] == 1
 
 
-@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_verify_off_works_and_warns(tls_emu, caplog):
     settings = settings_for(tls_emu, verify_tls=False)
     caplog.set_level(logging.WARNING, logger="connector.servicenow")
