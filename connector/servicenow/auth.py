@@ -23,6 +23,7 @@ from connector.config import InstanceSettings
 from connector.errors import AuthError, InstanceError, RetriableInstanceError
 from connector.servicenow.metrics import ClientMetrics
 from connector.servicenow.responses import TRANSIENT, snippet_of
+from connector.servicenow.session import new_session
 
 logger = logging.getLogger(__name__)
 
@@ -217,12 +218,9 @@ def _json_or_none(response: requests.Response) -> dict[str, Any]:
 
 
 def build_authenticator(
-    settings: InstanceSettings,
-    *,
-    session: requests.Session,
-    metrics: ClientMetrics,
+    settings: InstanceSettings, *, metrics: ClientMetrics
 ) -> Authenticator:
-    """The authenticator ``settings.auth`` asks for."""
+    """The authenticator ``settings.auth`` asks for (OAuth gets its own session)."""
     auth = settings.auth
     password = auth.password.get_secret_value() if auth.password else None
     if auth.method == "basic":
@@ -236,7 +234,7 @@ def build_authenticator(
         client_secret=auth.client_secret.get_secret_value(),
         username=auth.username,
         password=password,
-        session=session,
+        session=new_session(settings),
         timeout=settings.timeout_seconds,
         metrics=metrics,
     )

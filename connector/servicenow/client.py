@@ -79,7 +79,7 @@ class ServiceNowClient:
         self._chains: dict[str, list[str]] = {}
 
         self._auth = authenticator or build_authenticator(
-            settings, session=new_session(self.settings), metrics=self.metrics
+            settings, metrics=self.metrics
         )
         self._session = new_session(self.settings)
         self._session.auth = self._auth
