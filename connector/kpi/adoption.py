@@ -62,12 +62,15 @@ class TimeToValue:
 
 
 _PERIODS = (
-    "usage AS (SELECT COALESCE(u.account, e.account) AS account,"
+    # The CAST gives the key a column affinity, so SQLite can index the CTE.
+    "usage AS (SELECT CAST(COALESCE(u.account, e.account) AS VARCHAR(32))"
+    " AS account,"
     " u.period_start AS period_start, COALESCE(u.period_end, u.period_start)"
     " AS period_end, u.used_units AS used_units, u.total_units AS total_units"
     " FROM entitlement_usage u LEFT JOIN entitlement e ON e.sys_id = u.entitlement"
     " WHERE u.deleted_at IS NULL AND u.period_start <= :as_of),"
-    " periods AS (SELECT account, period_start, MAX(period_end) AS period_end,"
+    " periods AS MATERIALIZED (SELECT account, period_start,"
+    " MAX(period_end) AS period_end,"
     " SUM(COALESCE(used_units, 0)) AS used, SUM(COALESCE(total_units, 0)) AS total"
     " FROM usage WHERE account IS NOT NULL GROUP BY account, period_start)"
 )
@@ -103,15 +106,17 @@ def _ttv_ctes(dialect: str) -> str:
     gap = days_between_dates(dialect, "r.reached", "s.started")
     return (
         f"{_PERIODS},"
-        " starts AS (SELECT sp.account AS account, MIN(sp.start_date) AS started"
+        " starts AS MATERIALIZED (SELECT sp.account AS account,"
+        " MIN(sp.start_date) AS started"
         " FROM sold_product sp JOIN account a ON a.sys_id = sp.account"
         " WHERE sp.deleted_at IS NULL AND a.deleted_at IS NULL"
         " AND sp.start_date <= :as_of GROUP BY sp.account),"
-        " reached AS (SELECT p.account AS account, MIN(p.period_start) AS reached"
+        " reached AS MATERIALIZED (SELECT p.account AS account,"
+        " MIN(p.period_start) AS reached"
         " FROM periods p JOIN starts s ON s.account = p.account"
         " WHERE p.total > 0 AND p.used >= :ttv_threshold * p.total"
         " AND p.period_end >= s.started GROUP BY p.account),"
-        " ttv AS (SELECT s.account AS account,"
+        " ttv AS MATERIALIZED (SELECT s.account AS account,"
         f" CASE WHEN r.reached IS NULL THEN NULL WHEN {gap} < 0 THEN 0 ELSE {gap} END"
         " AS days FROM starts s LEFT JOIN reached r ON r.account = s.account)"
     )
@@ -120,24 +125,27 @@ def _ttv_ctes(dialect: str) -> str:
 def compute_ttv(conn: Connection, params: dict) -> tuple[TimeToValue, dict]:
     """Median/P75 time to value and the not-yet count; also days per account."""
     ctes = _ttv_ctes(conn.dialect.name)
+    # One statement for the summary, so the usage periods are grouped once.
     ranked = (
-        "SELECT days, ROW_NUMBER() OVER (ORDER BY days) AS rn,"
-        " COUNT(*) OVER () AS n FROM ttv WHERE days IS NOT NULL"
+        "ranked AS MATERIALIZED (SELECT days, ROW_NUMBER() OVER (ORDER BY days) AS rn,"
+        " COUNT(*) OVER () AS n FROM ttv WHERE days IS NOT NULL)"
     )
-    median = fetch(conn, f"WITH {ctes} {percentile_sql(ranked, 'days', 1, 2)}", params)
-    p75 = fetch(conn, f"WITH {ctes} {percentile_sql(ranked, 'days', 3, 4)}", params)
-    counts = fetch(
+    median = percentile_sql("SELECT * FROM ranked", "days", 1, 2)
+    p75 = percentile_sql("SELECT * FROM ranked", "days", 3, 4)
+    row = fetch(
         conn,
-        f"WITH {ctes} SELECT COUNT(days) AS reached,"
-        " SUM(CASE WHEN days IS NULL THEN 1 ELSE 0 END) AS not_yet FROM ttv",
+        f"WITH {ctes}, {ranked} SELECT m.v_lo, m.v_hi, m.frac,"
+        " q.v_lo AS q_lo, q.v_hi AS q_hi, q.frac AS q_frac, c.reached, c.not_yet"
+        f" FROM ({median}) m, ({p75}) q, (SELECT COUNT(days) AS reached,"
+        " SUM(CASE WHEN days IS NULL THEN 1 ELSE 0 END) AS not_yet FROM ttv) c",
         params,
-    )
+    )[0]
     per_account = fetch(conn, f"WITH {ctes} SELECT account, days FROM ttv", params)
     summary = TimeToValue(
-        interpolate(*median[0][:3]),
-        interpolate(*p75[0][:3]),
-        int(counts[0].reached or 0),
-        int(counts[0].not_yet or 0),
+        interpolate(row.v_lo, row.v_hi, row.frac),
+        interpolate(row.q_lo, row.q_hi, row.q_frac),
+        int(row.reached or 0),
+        int(row.not_yet or 0),
     )
     return summary, {row.account: row.days for row in per_account}
 

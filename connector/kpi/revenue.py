@@ -27,10 +27,11 @@ from datetime import date
 from sqlalchemy.engine import Connection
 
 from connector.kpi.sql import (
+    CSM_K,
     INACTIVE_CONTRACT_STATES,
     Scoped,
     account_filter,
-    csm_map_cte,
+    csm_join,
     date_param,
     fetch,
     in_list,
@@ -82,8 +83,9 @@ def compute_arr(conn: Connection, params: dict) -> dict[str, float]:
 
 def _retention_ctes() -> str:
     return (
-        f"arr0 AS ({_arr_at('t0')}), arr1 AS ({_arr_at('as_of')}),"
-        " pairs AS (SELECT a0.account AS account, a0.arr AS arr0,"
+        f"arr0 AS MATERIALIZED ({_arr_at('t0')}),"
+        f" arr1 AS MATERIALIZED ({_arr_at('as_of')}),"
+        " pairs AS MATERIALIZED (SELECT a0.account AS account, a0.arr AS arr0,"
         " COALESCE(a1.arr, 0) AS arr1 FROM arr0 a0"
         " LEFT JOIN arr1 a1 ON a1.account = a0.account WHERE a0.arr > 0)"
     )
@@ -120,8 +122,8 @@ def compute_retention(conn: Connection, params: dict) -> Scoped[Retention]:
     )
     csms = fetch(
         conn,
-        f"WITH {ctes}, {csm_map_cte()} SELECT m.csm, {_RETENTION_SELECT}"
-        " FROM pairs p JOIN csm_map m ON m.account = p.account GROUP BY m.csm",
+        f'WITH {ctes} SELECT tm."user", {_RETENTION_SELECT}'
+        f' FROM pairs p {csm_join("p.account")} GROUP BY tm."user"',
         params,
     )
     return Scoped(
@@ -153,7 +155,7 @@ def compute_segment_churn(conn: Connection, as_of: date) -> dict[str, dict]:
     rows = fetch(
         conn,
         f"WITH bounds AS ({bounds}),"
-        " paying AS (SELECT b.idx AS idx, sp.account AS account"
+        " paying AS MATERIALIZED (SELECT b.idx AS idx, sp.account AS account"
         " FROM bounds b JOIN sold_product sp ON sp.start_date <= b.d"
         " AND (sp.end_date IS NULL OR sp.end_date >= b.d)"
         " JOIN account a ON a.sys_id = sp.account"
@@ -189,7 +191,7 @@ def compute_active(conn: Connection, params: dict) -> tuple[set[str], dict[str, 
     """Active accounts on the date, and each CSM's 1/k-weighted count."""
     inactive = in_list(INACTIVE_CONTRACT_STATES)
     active = (
-        "active AS (SELECT a.sys_id AS account FROM account a"
+        "active AS MATERIALIZED (SELECT a.sys_id AS account FROM account a"
         f" WHERE {account_filter('a')} AND (a.active IS NULL OR a.active = TRUE)"
         " AND (EXISTS (SELECT 1 FROM sold_product sp WHERE sp.account = a.sys_id"
         " AND sp.deleted_at IS NULL AND sp.start_date <= :as_of"
@@ -202,8 +204,8 @@ def compute_active(conn: Connection, params: dict) -> tuple[set[str], dict[str, 
     accounts = fetch(conn, f"WITH {active} SELECT account FROM active", params)
     csms = fetch(
         conn,
-        f"WITH {active}, {csm_map_cte()} SELECT m.csm, SUM(1.0 / m.k) AS weight"
-        " FROM active x JOIN csm_map m ON m.account = x.account GROUP BY m.csm",
+        f'WITH {active} SELECT tm."user", SUM(1.0 / {CSM_K}) AS weight'
+        f' FROM active x {csm_join("x.account")} GROUP BY tm."user"',
         params,
     )
     return {row[0] for row in accounts}, {row[0]: float(row.weight) for row in csms}

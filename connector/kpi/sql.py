@@ -82,10 +82,42 @@ def csm_map_cte() -> str:
         " FROM team_member tm JOIN account a ON a.sys_id = tm.account"
         " WHERE tm.deleted_at IS NULL AND a.deleted_at IS NULL"
         ' AND tm."user" IS NOT NULL AND tm.responsibility_name = :responsibility),'
-        " csm_map AS ("
+        " csm_map AS MATERIALIZED ("
         " SELECT account, csm, COUNT(*) OVER (PARTITION BY account) AS k"
         " FROM csm_pairs)"
     )
+
+
+_CSM_ROW = (
+    'tm.deleted_at IS NULL AND tm."user" IS NOT NULL'
+    " AND tm.responsibility_name = :responsibility"
+)
+
+
+def csm_join(account: str) -> str:
+    """JOIN clause adding ``tm``: one row per (account, CSM) for ``account``.
+
+    Joins the indexed base table rather than the :func:`csm_map_cte` CTE: SQLite
+    builds no index on a CTE, and a CTE-to-CTE join is quadratic. A user listed
+    twice on one account counts once (the row with the lowest sys_id).
+    """
+    return (
+        f" JOIN team_member tm ON tm.account = {account} AND {_CSM_ROW}"
+        " AND NOT EXISTS (SELECT 1 FROM team_member t2"
+        ' WHERE t2.account = tm.account AND t2."user" = tm."user"'
+        " AND t2.deleted_at IS NULL AND t2.responsibility_name = tm.responsibility_name"
+        " AND t2.sys_id < tm.sys_id)"
+        " JOIN account csm_account ON csm_account.sys_id = tm.account"
+        " AND csm_account.deleted_at IS NULL"
+    )
+
+
+CSM_K = (
+    '(SELECT COUNT(DISTINCT t3."user") FROM team_member t3'
+    ' WHERE t3.account = tm.account AND t3.deleted_at IS NULL AND t3."user" IS NOT NULL'
+    " AND t3.responsibility_name = :responsibility)"
+)
+"""SQL: how many CSMs the joined ``tm`` row's account has (the 1/k split)."""
 
 
 def percentile_sql(ranked: str, column: str, num: int, den: int) -> str:

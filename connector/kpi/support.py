@@ -32,7 +32,7 @@ from connector.kpi.sql import (
     CLOSED_STATES,
     RESOLVED_STATES,
     Scoped,
-    csm_map_cte,
+    csm_join,
     days_between_times,
     fetch,
     in_list,
@@ -95,7 +95,7 @@ def _fcr_ctes(settings: KpiSettings, dialect: str) -> str:
     """CTEs ending in ``flagged(account, channel, fcr)``: one row per FCR case."""
     resolved, closed = in_list(RESOLVED_STATES), in_list(CLOSED_STATES)
     return (
-        "fcr_cases AS ("
+        "fcr_cases AS MATERIALIZED ("
         " SELECT c.sys_id AS sys_id, c.account AS account,"
         " COALESCE(NULLIF(c.channel, ''), 'unknown') AS channel,"
         " c.reassignment_count AS reassignment_count,"
@@ -104,7 +104,7 @@ def _fcr_ctes(settings: KpiSettings, dialect: str) -> str:
         f" WHERE c.deleted_at IS NULL AND c.state IN {resolved}"
         " AND COALESCE(c.resolved_at, c.closed_at) >= :fcr_start"
         " AND COALESCE(c.resolved_at, c.closed_at) < :end),"
-        " ch AS ("
+        " ch AS MATERIALIZED ("
         ' SELECT sc."case" AS case_id,'
         f" MAX(CASE WHEN sc.new_state = '{AWAITING_INFO_STATE}' THEN 1 ELSE 0 END)"
         " AS waited,"
@@ -114,14 +114,14 @@ def _fcr_ctes(settings: KpiSettings, dialect: str) -> str:
         " THEN sc.changed_at END) AS first_reopen"
         ' FROM case_state_change sc JOIN fcr_cases f ON f.sys_id = sc."case"'
         ' WHERE sc.deleted_at IS NULL GROUP BY sc."case"),'
-        " lk AS ("
+        " lk AS MATERIALIZED ("
         " SELECT l.document_id AS case_id, COUNT(DISTINCT l.interaction) AS k"
         " FROM interaction_link l JOIN fcr_cases f ON f.sys_id = l.document_id"
         f" WHERE l.deleted_at IS NULL AND l.document_table = '{CASE_TABLE}'"
         " AND NOT EXISTS (SELECT 1 FROM interaction i WHERE i.sys_id = l.interaction"
         " AND i.deleted_at IS NOT NULL)"
         " GROUP BY l.document_id),"
-        " flagged AS ("
+        " flagged AS MATERIALIZED ("
         " SELECT f.account AS account, f.channel AS channel,"
         f" CASE WHEN {_rules_sql(settings, dialect)} THEN 1 ELSE 0 END AS fcr"
         " FROM fcr_cases f LEFT JOIN ch ON ch.case_id = f.sys_id"
@@ -144,8 +144,8 @@ def compute_fcr(conn: Connection, settings: KpiSettings, params: dict) -> FcrRes
     )
     csms = fetch(
         conn,
-        f"WITH {ctes}, {csm_map_cte()} SELECT m.csm, {agg} FROM flagged f"
-        " JOIN csm_map m ON m.account = f.account GROUP BY m.csm",
+        f'WITH {ctes} SELECT tm."user", {agg} FROM flagged f'
+        f' {csm_join("f.account")} GROUP BY tm."user"',
         params,
     )
     by_channel = {

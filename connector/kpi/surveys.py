@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
 
-from connector.kpi.sql import CASE_TABLE, Scoped, csm_map_cte, fetch
+from connector.kpi.sql import CASE_TABLE, Scoped, csm_join, fetch
 
 log = logging.getLogger(__name__)
 
@@ -153,9 +153,9 @@ def _answers_cte(score: str, *, latest_per_respondent: bool) -> str:
         f" AND {score} >= :low AND {score} <= :high),"
         " deduped AS ("
         f" SELECT answers.*{ranked_respondent} FROM answers WHERE dup = 1),"
-        " scored AS ("
+        " scored AS MATERIALIZED ("
         " SELECT d.respondent AS respondent, d.score AS score,"
-        " COALESCE(ct.account, cs.account) AS account"
+        " CAST(COALESCE(ct.account, cs.account) AS VARCHAR(32)) AS account"
         " FROM deduped d"
         " LEFT JOIN contact ct ON ct.sys_id = d.respondent AND ct.deleted_at IS NULL"
         ' LEFT JOIN "case" cs ON cs.sys_id = d.trigger_id AND cs.deleted_at IS NULL'
@@ -176,8 +176,8 @@ def _scoped_rows(conn: Connection, ctes: str, select: str, params: dict) -> tupl
     )
     per_csm = fetch(
         conn,
-        f"WITH {ctes}, {csm_map_cte()} SELECT m.csm, {select} FROM scored s"
-        " JOIN csm_map m ON m.account = s.account GROUP BY m.csm",
+        f'WITH {ctes} SELECT tm."user", {select} FROM scored s'
+        f' {csm_join("s.account")} GROUP BY tm."user"',
         params,
     )
     return overall[0], per_account, per_csm
