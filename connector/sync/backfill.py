@@ -58,6 +58,8 @@ class Job:
     since: datetime
     until: datetime
     slices: list[BackfillSlice]
+    # Finished earlier in the interrupted backfill this call resumes.
+    already_done: bool = False
 
 
 def run_backfill(
@@ -73,8 +75,10 @@ def run_backfill(
 ) -> list[RunResult]:
     """Backfill every mapped table (or ``tables``) over ``[since, until)``.
 
-    An unfinished backfill of a table resumes where it stopped when called
-    again without bounds (or with the same ones). ``since`` defaults to
+    When an earlier call was interrupted (killed, stopped, failed), calling
+    again without bounds resumes it: unfinished tables continue from their
+    checkpoints and tables it had finished are not read again. Otherwise every
+    table gets a new backfill. ``since`` defaults to
     ``sync.backfill_since``, else the table's oldest row; ``until`` to the
     instance's clock minus ``sync.lag_seconds``.
 
@@ -87,6 +91,7 @@ def run_backfill(
     own = session is None
     session = session or open_session(settings, tables=tables)
     count = workers or settings.sync.workers
+    resuming = since is None and until is None and _interrupted(session)
     try:
         return run_each(
             session,
@@ -98,6 +103,7 @@ def run_backfill(
                 workers=count,
                 progress=progress,
                 stop_event=stop_event,
+                resuming=resuming,
             ),
         )
     finally:
@@ -114,15 +120,21 @@ def backfill_table(
     workers: int,
     progress: BackfillProgress | None = None,
     stop_event: threading.Event | None = None,
+    resuming: bool = False,
 ) -> RunResult:
     """Backfill one table, resuming its unfinished job when bounds allow."""
     if prepared.mapping.mode == "full":
         from connector.sync.incremental import full_table
 
         return full_table(session, prepared, "backfill", stop_event=stop_event)
-    job = plan_job(session, prepared, since, until)
+    job = plan_job(session, prepared, since, until, resuming=resuming)
 
     def body(run_id: int, stats: RunStats) -> bool:
+        if job.already_done:
+            log.info(
+                "Backfill of %r already finished before the interruption", prepared.name
+            )
+            return True
         pending = [s for s in job.slices if not s.done]
         if progress:
             progress.start(prepared.name, _remaining(session, prepared, job))
@@ -145,11 +157,14 @@ def plan_job(
     prepared: PreparedMapping,
     since: datetime | None,
     until: datetime | None,
+    *,
+    resuming: bool = False,
 ) -> Job:
     """Resume the mapping's unfinished job, or slice a new one."""
-    open_ = checkpoints.open_slices(session.store, prepared.mapping)
-    if open_:
-        first = open_[0]
+    slices = checkpoints.job_slices(session.store, prepared.mapping)
+    unfinished = any(not s.done for s in slices)
+    if slices and (unfinished or resuming):
+        first = slices[0]
         job_since, job_until = (
             checkpoints._aware(first.job_since),
             checkpoints._aware(first.job_until),
@@ -157,13 +172,14 @@ def plan_job(
         if (since is None or since == job_since) and (
             until is None or until == job_until
         ):
-            log.info(
-                "Resuming the backfill of %r over [%s, %s)",
-                prepared.name,
-                job_since,
-                job_until,
-            )
-            return Job(job_since, job_until, open_)
+            if unfinished:
+                log.info(
+                    "Resuming the backfill of %r over [%s, %s)",
+                    prepared.name,
+                    job_since,
+                    job_until,
+                )
+            return Job(job_since, job_until, slices, already_done=not unfinished)
 
     job_until = until or window_end(session)
     job_since = (
@@ -175,7 +191,7 @@ def plan_job(
         session.store, prepared.mapping, job_since, job_until, bounds
     )
     return Job(
-        job_since, job_until, checkpoints.open_slices(session.store, prepared.mapping)
+        job_since, job_until, checkpoints.job_slices(session.store, prepared.mapping)
     )
 
 
@@ -337,8 +353,21 @@ def _pull_slice(
     return done
 
 
+def _interrupted(session: SyncSession) -> bool:
+    """True when some selected table has an unfinished backfill job."""
+    return any(
+        checkpoints.open_slices(session.store, p.mapping)
+        for p in session.prepared
+        if p.mapping.mode != "full"
+    )
+
+
 def finish_job(session: SyncSession, prepared: PreparedMapping, job: Job) -> None:
-    """Drop the finished job; start incremental sync and delete audit at ``until``."""
+    """Start incremental sync and delete audit at the finished job's ``until``.
+
+    The job's slices stay (all done) so that resuming an interrupted backfill
+    skips this table; the next new backfill replaces them.
+    """
     state = checkpoints.load_state(session.store, prepared.mapping)
     cursor = checkpoints.cursor_of(state)
     values: dict[str, object] = {}
@@ -349,7 +378,6 @@ def finish_job(session: SyncSession, prepared: PreparedMapping, job: Job) -> Non
         values.update(delete_cursor_ts=job.until, delete_cursor_sys_id="")
     if state.last_reconcile_at is None:
         values.update(last_reconcile_at=job.until)
-    with session.store.write() as conn:
-        checkpoints.drop_job(conn, prepared.mapping)
-        if values:
+    if values:
+        with session.store.write() as conn:
             checkpoints.save_state(conn, prepared.mapping, **values)

@@ -92,14 +92,19 @@ class SliceState:
 
 def open_slices(store: Store, mapping: Mapping) -> list[BackfillSlice]:
     """Slices of the mapping's unfinished backfill job (empty when none)."""
+    slices = job_slices(store, mapping)
+    return slices if any(not s.done for s in slices) else []
+
+
+def job_slices(store: Store, mapping: Mapping) -> list[BackfillSlice]:
+    """Slices of the mapping's latest backfill job, finished or not."""
     with store.engine.connect() as conn:
         rows = conn.execute(
             select(SLICE)
             .where(SLICE.c.mapping == mapping.name)
             .order_by(SLICE.c.slice_start)
         ).all()
-    slices = [BackfillSlice.model_validate(r._asdict()) for r in rows]
-    return slices if any(not s.done for s in slices) else []
+    return [BackfillSlice.model_validate(r._asdict()) for r in rows]
 
 
 def create_slices(
@@ -145,10 +150,6 @@ def save_slice_cursor(
 def finish_slice(store: Store, slice_id: int) -> None:
     with store.write() as conn:
         conn.execute(update(SLICE).where(SLICE.c.id == slice_id).values(done=True))
-
-
-def drop_job(conn: Connection, mapping: Mapping) -> None:
-    conn.execute(delete(SLICE).where(SLICE.c.mapping == mapping.name))
 
 
 # --- quarantine ---------------------------------------------------------------

@@ -9,7 +9,7 @@ import json
 import sys
 import threading
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,7 +17,9 @@ from connector.cli import ConfigOption, app, handles_errors
 from connector.config import Settings, load_settings
 from connector.errors import UsageError
 from connector.logs import settings_secrets, setup_logging
-from connector.sync.runner import RunResult
+
+if TYPE_CHECKING:  # the engine (HTTP client, SQLAlchemy) loads only when a command runs
+    from connector.sync.runner import RunResult
 
 TableOption = Annotated[
     list[str] | None,
