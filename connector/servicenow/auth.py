@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+from pydantic import SecretStr
 from requests.auth import AuthBase, HTTPBasicAuth
 
 from connector.config import InstanceSettings
@@ -61,11 +62,14 @@ class BasicAuthenticator(Authenticator):
         return self._basic(request)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class _Token:
     access: str
     refresh: str | None
     expires_at: float
+
+    def __repr__(self) -> str:
+        return f"<token expires_at={self.expires_at:.0f}>"
 
     def header(self) -> str:
         return f"Bearer {self.access}"
@@ -85,9 +89,9 @@ class OAuthAuthenticator(Authenticator):
         base_url: str,
         grant: str,
         client_id: str,
-        client_secret: str,
+        client_secret: SecretStr,
         username: str | None = None,
-        password: str | None = None,
+        password: SecretStr | None = None,
         session: requests.Session,
         timeout: float,
         metrics: ClientMetrics,
@@ -152,7 +156,7 @@ class OAuthAuthenticator(Authenticator):
             return {
                 "grant_type": "password",
                 "username": self._username or "",
-                "password": self._password or "",
+                "password": self._password.get_secret_value() if self._password else "",
             }
         return {"grant_type": "client_credentials"}
 
@@ -161,7 +165,7 @@ class OAuthAuthenticator(Authenticator):
         form = {
             **fields,
             "client_id": self._client_id,
-            "client_secret": self._client_secret,
+            "client_secret": self._client_secret.get_secret_value(),
         }
         self._metrics.record_token_refresh()
         try:
@@ -222,18 +226,18 @@ def build_authenticator(
 ) -> Authenticator:
     """The authenticator ``settings.auth`` asks for (OAuth gets its own session)."""
     auth = settings.auth
-    password = auth.password.get_secret_value() if auth.password else None
     if auth.method == "basic":
-        return BasicAuthenticator(auth.username or "", password or "")
+        password = auth.password.get_secret_value() if auth.password else ""
+        return BasicAuthenticator(auth.username or "", password)
     if not auth.client_id or auth.client_secret is None:
         raise InstanceError("OAuth needs instance.auth.client_id and client_secret.")
     return OAuthAuthenticator(
         base_url=settings.url,
         grant="password" if auth.method == "oauth_password" else "client_credentials",
         client_id=auth.client_id,
-        client_secret=auth.client_secret.get_secret_value(),
+        client_secret=auth.client_secret,
         username=auth.username,
-        password=password,
+        password=auth.password,
         session=new_session(settings),
         timeout=settings.timeout_seconds,
         metrics=metrics,

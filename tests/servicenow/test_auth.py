@@ -133,3 +133,15 @@ def test_token_is_refreshed_before_it_expires_not_after():
 
     assert client.metrics.requests_by_status["401"] == 0
     assert client.metrics.token_refreshes == 3
+
+
+def test_reprs_hold_no_secret(emu, make_client):
+    client = make_client(emu, user="integration", method="oauth_password")
+    client.get_page(CASES, query="", fields=["sys_id"], limit=1)
+    token = client._auth.current_header().split()[1]
+
+    shown = repr(client) + repr(client._auth) + repr(vars(client._auth))
+
+    assert token not in shown
+    assert emu.client_secret not in shown
+    assert shown.count("SecretStr('**********')") == 2  # client secret, password
