@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from connector.config import Settings
-from connector.errors import PermissionDeniedError, WriteBackError
+from connector.errors import PermissionDeniedError
 from connector.writeback import instance as sn
 from connector.writeback.guard import check_config, ensure_metadata_write
 from connector.writeback.plan import LAYOUT_TABLES, Change, planned_changes
@@ -104,16 +104,15 @@ def _existing_keys(
     for table in found:
         sample = next(c for c in changes if c.table == table)
         names = sorted({c.record["name"] for c in changes if c.table == table})
-        rows = _read(client, table, _names_query(table, names), sample.key_fields)
+        rows = _read(client, table, _names_query(names), sample.key_fields)
         found[table] = {tuple(r.get(f, "") for f in sample.key_fields) for r in rows}
     if not _dictionary_readable(client, found, changes):
         raise missing_role_error("sys_dictionary")
     return found
 
 
-def _names_query(table: str, names: list[str]) -> str:
-    column = "name"
-    return f"{column}IN{','.join(names)}"
+def _names_query(names: list[str]) -> str:
+    return f"nameIN{','.join(names)}"
 
 
 def _read(
@@ -154,7 +153,7 @@ def _layout_context(
         names = sorted({c.record["name"] for c in changes if c.table == table})
         if not names:
             continue
-        rows = _read(client, table, _names_query(table, names), ["position", group])
+        rows = _read(client, table, _names_query(names), ["position", group])
         positions = [_int(r.get("position")) for r in rows]
         groups = [r.get(group, "") for r in rows if r.get(group)]
         context[table] = {
@@ -200,6 +199,3 @@ def describe(result: InstallResult) -> list[str]:
         f"Created {len(result.created)}, already present {len(result.existing)}."
     )
     return lines
-
-
-__all__ = ["InstallResult", "WriteBackError", "describe", "install_fields"]

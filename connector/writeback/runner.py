@@ -13,14 +13,17 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, insert
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
 from connector.config import Settings
 from connector.errors import InstanceError, UsageError
 from connector.store.engine import Store, open_store
 from connector.writeback import instance as sn
+from connector.writeback.audit import (
+    record_problems,
+    record_results,
+    remember_confirmed,
+)
 from connector.writeback.diff import (
     AccountDiff,
     diff_account,
@@ -36,7 +39,7 @@ from connector.writeback.health import (
     load_health,
 )
 from connector.writeback.history import write_history
-from connector.writeback.models import WritebackLog, WritebackState, ensure_tables
+from connector.writeback.models import WritebackState, ensure_tables
 from connector.writeback.send import Answer, send_diffs
 from connector.writeback.verify import (
     FIX_MISSING,
@@ -48,10 +51,9 @@ from connector.writeback.verify import (
 
 log = logging.getLogger(__name__)
 
-STATE = WritebackState.__table__
-LOG = WritebackLog.__table__
 
 READ_CHUNK = 200  # sys_idIN lists above ~245 ids hit 414 URI Too Long (§1)
+RECORD_EVERY = 1000  # fields per store transaction while answers stream in
 
 
 @dataclass
@@ -146,7 +148,7 @@ def _run(
     if result.dry_run:
         return
 
-    _remember_confirmed(store, diffs, now)
+    remember_confirmed(store, diffs, now)
     result.sent_accounts = len(result.diffs)
     _send_and_verify(client, store, settings, result, unusable, now)
     if settings.writeback.history:
@@ -154,7 +156,7 @@ def _run(
         result.history_created = write_history(
             client, settings, health, result, components
         )
-    _log_problems(store, result, table, now)
+    record_problems(store, result.run_id, result.problems, now)
 
 
 def _check_dictionary(
@@ -195,8 +197,11 @@ def _diffs(
     now: datetime,
 ) -> list[AccountDiff]:
     accounts = [h.account for h in health]
+    query = select(WritebackState)
+    if len(accounts) == 1:
+        query = query.where(WritebackState.account == accounts[0])
     with Session(store.engine) as session:
-        rows = session.exec(select(WritebackState)).all()
+        rows = session.exec(query).all()
     wanted = set(accounts)
     # State of a field the dictionary lost is stale: the value went with it.
     state = [r for r in rows if r.account in wanted and r.field not in unusable]
@@ -229,46 +234,6 @@ def _read_accounts(
     return records
 
 
-def _remember_confirmed(store: Store, diffs: list[AccountDiff], now: datetime) -> None:
-    """Values the instance already held (first run) need no write next time."""
-    rows = [
-        _state_row(d.account, name, value, value, "instance", now)
-        for d in diffs
-        for name, value in d.confirmed.items()
-    ]
-    if rows:
-        with store.write() as conn:
-            upsert_state(conn, rows)
-
-
-def _state_row(
-    account: str, name: str, value: str, returned: str, source: str, now: datetime
-) -> dict[str, object]:
-    return {
-        "account": account,
-        "field": name,
-        "value": value,
-        "returned": returned,
-        "source": source,
-        "confirmed_at": now,
-    }
-
-
-def upsert_state(conn: Connection, rows: list[dict[str, object]]) -> None:
-    """Insert or replace state rows by (account, field), in one statement."""
-    dialect = conn.dialect.name
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
-    statement = insert(STATE)
-    updates = {c: statement.excluded[c] for c in ("value", "returned", "source",
-                                                  "confirmed_at")}  # fmt: skip
-    conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=["account", "field"], set_=updates
-        ),
-        rows,
-    )
-
-
 def _send_and_verify(
     client: sn.Client,
     store: Store,
@@ -291,18 +256,10 @@ def _send_and_verify(
     pending: list[FieldResult] = []
     for answer in answers:
         pending.extend(_judge(by_account[answer.account], answer, read_only))
-        if len(pending) >= 1000:
+        if len(pending) >= RECORD_EVERY:
             _record(store, result, table, pending, now)
             pending = []
     _record(store, result, table, pending, now)
-
-
-def _judge(
-    diff: AccountDiff, answer: Answer, read_only: frozenset[str]
-) -> list[FieldResult]:
-    if answer.record is None:
-        return failed_request(diff.writes, answer.error)
-    return verify_record(diff.writes, answer.record, read_only=read_only)
 
 
 def _record(
@@ -312,56 +269,13 @@ def _record(
     results: list[FieldResult],
     now: datetime,
 ) -> None:
-    """Audit every field and remember the confirmed ones, in one transaction."""
-    if not results:
-        return
     result.results.extend(results)
-    confirmed = [
-        _state_row(r.write.account, r.write.spec.element, r.write.new,
-                   r.returned or "", "write", now)
-        for r in results
-        if r.ok
-    ]  # fmt: skip
-    with store.write() as conn:
-        conn.execute(
-            insert(LOG), [_log_row(result.run_id, table, r, now) for r in results]
-        )
-        if confirmed:
-            upsert_state(conn, confirmed)
-    for r in results:
-        if not r.ok:
-            log.warning("Write-back of %s failed: %s", r.write.account, r.message)
+    record_results(store, result.run_id, table, results, now)
 
 
-def _log_row(run_id: str, table: str, r: FieldResult, now: datetime) -> dict:
-    return {
-        "run_id": run_id,
-        "table_name": table,
-        "account": r.write.account,
-        "field": r.write.spec.element,
-        "old_value": r.write.old,
-        "new_value": r.write.new,
-        "returned": r.returned,
-        "outcome": r.outcome,
-        "message": r.message,
-        "at": now,
-    }
-
-
-def _log_problems(
-    store: Store, result: WritebackResult, table: str, now: datetime
-) -> None:
-    """Run-level failures (a field the dictionary lacks, history) are audited too."""
-    if not result.problems:
-        return
-    rows = [
-        {"run_id": result.run_id, "table_name": p.table, "account": "",
-         "field": p.field, "outcome": "failed", "message": p.message,
-         "old_value": "", "new_value": "", "returned": None,
-         "at": now}
-        for p in result.problems
-    ]  # fmt: skip
-    with store.write() as conn:
-        conn.execute(insert(LOG), rows)
-    for problem in result.problems:
-        log.error("Write-back check failed: %s", problem)
+def _judge(
+    diff: AccountDiff, answer: Answer, read_only: frozenset[str]
+) -> list[FieldResult]:
+    if answer.record is None:
+        return failed_request(diff.writes, answer.error)
+    return verify_record(diff.writes, answer.record, read_only=read_only)

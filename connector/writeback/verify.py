@@ -25,6 +25,10 @@ FIX_CHANGED = (
     "a business rule or ACL changed the value: check the business rules and "
     "write ACLs on {table}.{field}, or exclude the field from writeback.fields"
 )
+FIX_CHOICE = (
+    "the instance dropped a value outside the field's choice list: run "
+    "`csm-sync install-fields` to add the missing sys_choice rows of {table}.{field}"
+)
 FIX_READ_ONLY = (
     "the field is read-only (sys_dictionary read_only=true): clear the flag "
     "on {table}.{field} or exclude it from writeback.fields"
@@ -82,7 +86,12 @@ def _verify_field(
     ):
         return FieldResult(write, "ok", returned)
 
-    fix = FIX_READ_ONLY if element in read_only else FIX_CHANGED
+    if element in read_only:
+        fix = FIX_READ_ONLY
+    elif write.spec.choices and not returned.strip():
+        fix = FIX_CHOICE  # glide.rest.choice.allow_non_existing_value=false (§6)
+    else:
+        fix = FIX_CHANGED
     message = (
         f"{element} stored as {returned!r} instead of {write.new!r}: "
         + fix.format(table=table, field=element)

@@ -319,3 +319,19 @@ def test_disabled_writeback_sends_nothing(
     assert result.exit_code == 0
     assert "disabled" in result.output
     assert installed.instance.request_count == before
+
+
+def test_value_outside_the_choice_list_is_failed_with_the_choice_fix(
+    installed, accounts, make_settings, seed_health, tmp_sqlite_url
+):
+    green = next(
+        r for r in installed.instance.rows("sys_choice")
+        if r["element"] == "u_health_band" and r["value"] == "green"
+    )  # fmt: skip
+    installed.instance.delete("sys_choice", green["sys_id"])
+    seed_health([health(accounts[0], 90)])
+
+    result = run_writeback(make_settings(), now=NOW)
+
+    _assert_failed(result, tmp_sqlite_url, "u_health_band", "choice list")
+    assert account_values(installed, accounts[0])["u_health_score"] == "90"
