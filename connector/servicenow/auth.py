@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from base64 import b64encode
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import requests
 from pydantic import SecretStr
-from requests.auth import AuthBase, HTTPBasicAuth
+from requests.auth import AuthBase
 
 from connector.config import InstanceSettings
 from connector.errors import AuthError, InstanceError, RetriableInstanceError
@@ -54,12 +55,14 @@ class BasicAuthenticator(Authenticator):
 
     method = "basic"
 
-    def __init__(self, username: str, password: str) -> None:
+    def __init__(self, username: str, password: SecretStr) -> None:
         self.username = username
-        self._basic = HTTPBasicAuth(username, password)
+        self._password = password
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        return self._basic(request)
+        pair = f"{self.username}:{self._password.get_secret_value()}".encode()
+        request.headers["Authorization"] = "Basic " + b64encode(pair).decode("ascii")
+        return request
 
 
 @dataclass(frozen=True, repr=False)
@@ -227,8 +230,7 @@ def build_authenticator(
     """The authenticator ``settings.auth`` asks for (OAuth gets its own session)."""
     auth = settings.auth
     if auth.method == "basic":
-        password = auth.password.get_secret_value() if auth.password else ""
-        return BasicAuthenticator(auth.username or "", password)
+        return BasicAuthenticator(auth.username or "", auth.password or SecretStr(""))
     if not auth.client_id or auth.client_secret is None:
         raise InstanceError("OAuth needs instance.auth.client_id and client_secret.")
     return OAuthAuthenticator(
