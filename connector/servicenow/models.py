@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-# (sys_updated_on, sys_id) for KeysetPager, a bare sys_id for KeyPager.
+# (cursor field value, sys_id): the KeysetPager position (KeyPager uses a bare sys_id).
 Cursor = tuple[datetime, str]
 
 
