@@ -260,14 +260,38 @@ def get_one(
     return _json({"result": render_one(instance, request, table_name, sys_id)})
 
 
-def _body(request: Request) -> dict[str, Any]:
+def _body(instance: Instance, request: Request, table_name: str) -> dict[str, Any]:
     """The JSON body; with several records only the first counts (§1)."""
     data = request.get_json(force=True, silent=True)
     if isinstance(data, list):
         data = data[0] if data else {}
     if not isinstance(data, dict):
         raise ApiError(400, "Exception while reading request", "Invalid JSON body")
+    if _flag(request.args, "sysparm_input_display_value"):
+        return {k: _from_display(instance, table_name, k, v) for k, v in data.items()}
     return data
+
+
+def _from_display(instance: Instance, table_name: str, name: str, value: Any) -> Any:
+    """``sysparm_input_display_value=true``: labels and display values as input."""
+    meta = instance.registry.field(table_name, name)
+    if meta is None or not isinstance(value, str) or not value:
+        return value
+    choices = instance.registry.choice_list(table_name, name) or {}
+    if value not in choices:
+        by_label = {label: code for code, label in choices.items()}
+        value = by_label.get(value, value)
+    column = (
+        instance.registry.display_field(meta.reference) if meta.is_reference else None
+    )
+    if column is not None:
+        sql = (
+            f"SELECT sys_id FROM {instance.source(meta.reference)}"
+            f' WHERE "{column}" = ? ORDER BY sys_id LIMIT 1'
+        )
+        found = instance.store.query(sql, (value,))
+        value = found[0][0] if found else value
+    return value
 
 
 def _write_answer(
@@ -285,7 +309,7 @@ def _write_answer(
 
 
 def post(instance: Instance, request: Request, user: User, table_name: str) -> Response:
-    values = _body(request)
+    values = _body(instance, request, table_name)
     instance.check_write(user, table_name, "insert", _str_values(values))
     row = instance.insert(table_name, values, user=user.name)
     location = f"{base_url(request)}/api/now/table/{table_name}/{row['sys_id']}"
@@ -301,7 +325,7 @@ def _str_values(values: dict[str, Any]) -> dict[str, str]:
 def patch(
     instance: Instance, request: Request, user: User, table_name: str, sys_id: str
 ) -> Response:
-    values = _body(request)
+    values = _body(instance, request, table_name)
     if not _visible(instance, user, table_name, sys_id):
         raise _not_found()
     kept = instance.clean(table_name, values)

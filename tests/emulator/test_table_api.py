@@ -339,3 +339,25 @@ def test_concurrent_gets_overlap_and_reuse_connections(
     assert sizes == [30] * 40
     assert elapsed < 40 * 0.2 / 2  # overlapped, not one after the other
     assert len(empty_emulator.instance.store._connections) <= 12
+
+
+def test_input_display_value_resolves_labels_and_references(
+    empty_emulator: EmulatorServer, admin: Api
+) -> None:
+    empty_emulator.instance.insert("customer_account", {"name": "Acme Corp"})
+    user = empty_emulator.instance.insert("sys_user", {"name": "Fred Johnson"})
+
+    response = admin.post(
+        f"/api/now/table/{CASE}?sysparm_input_display_value=true",
+        {"state": "Closed", "assigned_to": "Fred Johnson", "account": "Acme Corp"},
+    )
+    raw = admin.post(f"/api/now/table/{CASE}", {"state": "Closed"})
+
+    row = response.json()["result"]
+    assert row["state"] == "3"
+    assert row["assigned_to"]["value"] == user["sys_id"]
+    assert (
+        row["account"]["value"]
+        == empty_emulator.instance.rows("customer_account")[0]["sys_id"]
+    )
+    assert raw.json()["result"]["state"] == ""
