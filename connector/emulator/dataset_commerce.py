@@ -1,8 +1,8 @@
 """Sold products, entitlements and monthly usage, driven by account health.
 
-Contracts are co-termed 12-month terms starting on the 1st of a month. At each
-term end a low-health account may not renew (the end date passes with no
-successor, so its ARR drops to 0); a high-health one is more likely to add
+Contracts are co-termed 1-, 2- or 3-year terms starting on the 1st of a month.
+At each term end a low-health account may not renew (the end date passes with
+no successor, so its ARR drops to 0); a high-health one is more likely to add
 seats on renewal or buy another product mid-term.
 """
 
@@ -51,6 +51,8 @@ class Commerce:
         self._umax = min(0.98, max(0.05, 0.12 + 0.85 * h + rng.gauss(0.0, 0.12)))
         self._tau = (0.5 + 7.0 * (1.0 - h) ** 1.5) * rng.uniform(0.7, 1.3)
         self._planned_churn: int | None = None
+        # Most contracts run a year; bigger deals are often signed for two or three.
+        self._term = rng.choices((12, 24, 36), (0.6, 0.25, 0.15))[0]
         holdings = self._initial_holdings(account)
         p_churn = min(0.9, max(0.01, 0.03 + 0.6 * (1 - h) ** 1.7 + rng.gauss(0, 0.04)))
         self._terms(account, holdings, p_churn)
@@ -76,7 +78,7 @@ class Commerce:
         w, rng = self.w, self.w.rng
         term, created = account.start_month, account.created + rng.randrange(60, 3600)
         while True:
-            end_month = term + 12
+            end_month = term + self._term
             if rng.random() < p_churn:
                 self._planned_churn = end_month
             for holding in holdings:
@@ -122,12 +124,12 @@ class Commerce:
         if (
             len(holdings) >= _MAX_PRODUCTS
             or self._planned_churn == end_month
-            or rng.random() > 0.04 + 0.4 * account.h**1.5
+            or rng.random() > (0.04 + 0.4 * account.h**1.5) * self._term / 12
         ):
             return
         owned = {x.product for x in holdings}
         product = rng.choice([p for p in range(len(PRODUCTS)) if p not in owned])
-        month = term + rng.randint(2, 9)
+        month = term + rng.randint(2, self._term - 3)
         start = month_start(month)
         created = w.work_time(start - rng.randint(5, 30))
         if created > w.end:

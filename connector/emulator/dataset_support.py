@@ -162,7 +162,8 @@ class World:
         self.last_day = epoch_day(as_of)
         self.first_day = self.last_day - 365 * years
         self.end = self.last_day * DAY + DAY - 1
-        self.clock = Clock(self.first_day - 400, self.last_day + 900)
+        # Contract end dates run up to three years (plus a renewal lead) past as_of.
+        self.clock = Clock(self.first_day - 400, self.last_day + 1300)
         self.agents: list[tuple[str, str]] = []
         self.csms: list[tuple[str, str]] = []
         self.support_managers: list[tuple[str, str]] = []
