@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from connector.store.engine import Store
 from connector.writeback.diff import AccountDiff
 from connector.writeback.models import WritebackLog, WritebackState
+from connector.writeback.normalise import normalise
 from connector.writeback.verify import FieldResult, RunProblem
 
 log = logging.getLogger(__name__)
@@ -57,9 +58,9 @@ def upsert_state(conn: Connection, rows: list[dict[str, object]]) -> None:
 def remember_confirmed(store: Store, diffs: list[AccountDiff], now: datetime) -> None:
     """Values the instance already held (first run) need no write next time."""
     rows = [
-        state_row(d.account, name, value, value, "instance", now)
+        state_row(d.account, name, value, raw, "instance", now)
         for d in diffs
-        for name, value in d.confirmed.items()
+        for name, (value, raw) in d.confirmed.items()
     ]
     if rows:
         with store.write() as conn:
@@ -74,7 +75,8 @@ def record_results(
         return
     confirmed = [
         state_row(
-            r.write.account, r.write.spec.element, r.write.new, r.returned or "",
+            r.write.account, r.write.spec.element,
+            normalise(r.write.new, r.write.spec.internal_type), r.returned or "",
             "write", now,
         )
         for r in results

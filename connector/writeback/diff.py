@@ -34,8 +34,9 @@ class AccountDiff:
 
     account: str
     writes: list[FieldWrite] = field(default_factory=list)
-    # Fields whose instance value already equals the desired one (first run).
-    confirmed: dict[str, str] = field(default_factory=dict)
+    # Fields whose instance value already equals the desired one (first run):
+    # field -> (normalised value, raw value as read).
+    confirmed: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def body(self) -> dict[str, str]:
@@ -89,7 +90,8 @@ def diff_account(
         have = known.get((account, spec.element))
         if have is not None and have.matches(wanted, spec.internal_type):
             if not have.from_state:
-                result.confirmed[spec.element] = have.value
+                normal = normalise(have.value, spec.internal_type)
+                result.confirmed[spec.element] = (normal, have.returned)
             continue
         write = FieldWrite(account, spec, have.value if have else "", wanted)
         if spec.key in COMPANION_KEYS:

@@ -17,7 +17,11 @@ SYS_ID = 32
 
 
 class WritebackState(SQLModel, table=True):
-    """The value of one account field as last confirmed on the instance."""
+    """The value of one account field as last confirmed on the instance.
+
+    ``value`` is normalised (see :mod:`normalise`); ``returned`` is the raw
+    string the instance answered, which a sanitising rule may have rewritten.
+    """
 
     __tablename__ = "writeback_state"
     account: str = Field(primary_key=True, max_length=SYS_ID)
