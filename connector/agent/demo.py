@@ -37,7 +37,7 @@ class DemoOutcome:
 
     directory: Path
     config: Path
-    report: Path | None
+    report: Path
     emulator_url: str
     at_risk_url: str | None
     seconds: float
@@ -54,7 +54,8 @@ def run_demo(
     """Run the demo end to end; with ``serve``, keep the emulator up until Ctrl-C."""
     from connector.emulator.server import EmulatorServer
 
-    console = console or Console()
+    # soft_wrap: plain lines (paths, URLs) are never broken; tables still fit.
+    console = console or Console(soft_wrap=True)
     started = time.monotonic()
     directory = directory.expanduser().resolve()
     _fresh_directory(directory)
@@ -93,7 +94,7 @@ def _run_job(settings: Settings, directory: Path, console: Console) -> dict[str,
         written = _writeback(settings)
     console.print(f"Health fields: {installed}; write-back: {written}")
     print_table(kpis, console, limit=10)
-    report = _write_report(settings, kpis, directory / REPORT_FILE, console)
+    report = _write_report(settings, kpis, directory / REPORT_FILE)
     return {"report": report, "at_risk": _most_at_risk(kpis)}
 
 
@@ -137,28 +138,48 @@ def write_config(directory: Path, *, url: str, user: str, truth: dict) -> Path:
     return path
 
 
+class RichBackfillProgress:
+    """Draws one bar per table; called from the backfill's worker threads."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self._tasks: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def start(self, table: str, total: int | None) -> None:
+        with self._lock:
+            self._tasks[table] = self.progress.add_task(table, total=total)
+
+    def advance(self, table: str, rows: int) -> None:
+        with self._lock:
+            self.progress.advance(self._tasks[table], rows)
+
+    def finish(self, table: str) -> None:
+        with self._lock:
+            task = self._tasks[table]
+            done = self.progress.tasks[task].completed
+            self.progress.update(task, total=done, completed=done)
+
+
 def _backfill(settings: Settings, console: Console) -> None:
-    from connector.sync import run_backfill
+    from connector.sync.backfill import run_backfill
 
     columns = (
-        TextColumn("{task.description:<34}"),
+        TextColumn("Backfill {task.description:<32}"),
         BarColumn(),
         TextColumn("{task.completed:>7,.0f} rows"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console, transient=False) as progress:
-        tasks: dict[str, Any] = {}
-        lock = threading.Lock()
-
-        def on_progress(table: str, rows: int, total: int | None = None) -> None:
-            with lock:
-                if table not in tasks:
-                    tasks[table] = progress.add_task(f"Backfill {table}", total=total)
-                progress.update(tasks[table], completed=rows, total=total)
-
-        results = run_backfill(settings, progress=on_progress)
-    rows = sum(int(getattr(r, "rows_fetched", 0) or 0) for r in results)
-    console.print(f"Backfill done: {len(results)} tables, {rows:,} rows")
+    with Progress(*columns, console=console) as progress:
+        results = run_backfill(settings, progress=RichBackfillProgress(progress))
+    failed = [r for r in results if not r.ok]
+    rows = sum(r.fetched for r in results)
+    console.print(
+        f"Backfill done: {len(results)} tables, {rows:,} rows"
+        + (f", [red]{len(failed)} failed[/]" if failed else "")
+    )
+    for result in failed:
+        console.print(f"  [red]{result.mapping}[/]: {result.error}")
 
 
 def _compute_kpis(settings: Settings):  # type: ignore[no-untyped-def]
@@ -190,14 +211,9 @@ def _writeback(settings: Settings) -> str:
     )
 
 
-def _write_report(
-    settings: Settings, kpis: Any, path: Path, console: Console
-) -> Path | None:
-    try:
-        from connector.report import write_report
-    except ImportError:
-        console.print("[yellow]The HTML report is not available in this build[/]")
-        return None
+def _write_report(settings: Settings, kpis: Any, path: Path) -> Path:
+    from connector.report import write_report
+
     store = open_store(settings.store.url)
     try:
         write_report(store.engine, kpis, path)
@@ -222,8 +238,7 @@ def _print_summary(outcome: DemoOutcome, console: Console, *, serve: bool) -> No
     console.print(f"Demo finished in {outcome.seconds:.1f} s. Where to look:")
     console.print(f"  config  {outcome.config}")
     console.print(f"  store   {outcome.directory / STORE_FILE}")
-    if outcome.report:
-        console.print(f"  report  {outcome.report}")
+    console.print(f"  report  {outcome.report}")
     if outcome.at_risk_url:
         note = "" if serve else " (add --serve to keep the emulator up)"
         console.print(f"  most at-risk account  {outcome.at_risk_url}{note}")

@@ -13,7 +13,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlmodel import Session
 
 from connector.agent.metrics import AgentMetrics
 from connector.config import Settings
@@ -36,13 +35,13 @@ def store_is_empty(settings: Settings) -> bool:
     """True when no mapping has a stored cursor yet (a first start)."""
     store = open_store(settings.store.url)
     try:
-        with Session(store.engine) as session:
-            count = session.exec(
+        with store.engine.connect() as conn:
+            count = conn.execute(
                 select(func.count())
                 .select_from(SyncState)
                 .where(SyncState.cursor_ts.is_not(None))
-            ).one()
-        return int(count[0] if isinstance(count, tuple | list) else count) == 0
+            ).scalar_one()
+        return count == 0
     finally:
         store.dispose()
 
@@ -55,21 +54,22 @@ def sync(
     Raises:
         SyncFailed: At least one table failed (the others were still synced).
     """
-    from connector.sync import run_backfill
+    from connector.sync.backfill import run_backfill
     from connector.sync.incremental import run_incremental
 
-    if store_is_empty(settings):
-        log.info("The store is empty: starting with a backfill")
-        results = list(run_backfill(settings, stop_event=stop_event))
-    else:
-        session = _open_session(settings, client_metrics)
-        try:
+    empty = store_is_empty(settings)
+    session = _open_session(settings, client_metrics)
+    try:
+        if empty:
+            log.info("The store is empty: starting with a backfill")
+            results = run_backfill(settings, stop_event=stop_event, session=session)
+        else:
             # Reconciliation is the daemon's own job, on its own schedule.
             results = run_incremental(
                 settings, stop_event=stop_event, reconcile=False, session=session
             )
-        finally:
-            session.close()
+    finally:
+        session.close()
     raise_on_failed(results)
     return results
 
@@ -177,8 +177,8 @@ def table_lags(settings: Settings, *, now: datetime) -> Iterable[tuple[str, floa
     """Seconds between ``now`` and the window end of each table's last good run."""
     store = open_store(settings.store.url)
     try:
-        with Session(store.engine) as session:
-            rows = session.exec(
+        with store.engine.connect() as conn:
+            rows = conn.execute(
                 select(SyncRun.source_table, func.max(SyncRun.window_end))
                 .where(SyncRun.outcome == "ok", SyncRun.window_end.is_not(None))
                 .where(SyncRun.mode.in_(("incremental", "backfill")))

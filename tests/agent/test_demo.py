@@ -1,0 +1,66 @@
+"""``csm-sync demo``: the whole job in one command, no config, no network."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from .daemon_harness import CSM_SYNC
+
+
+def _demo(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    started = time.monotonic()
+    done = subprocess.run(
+        [*CSM_SYNC, "demo", "--dir", str(tmp_path / "demo"), *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+    )
+    return done, time.monotonic() - started
+
+
+def test_demo_runs_the_whole_job(tmp_path: Path) -> None:
+    done, _ = _demo(tmp_path, "--accounts", "30")
+
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert re.search(r"Backfill done: \d+ tables, [\d,]+ rows\n", out)
+    assert (
+        "KPIs as of" in out and "NPS" in out and "Accounts (lowest health first)" in out
+    )
+    assert "30 of 30 accounts, 0 failed" in out
+    report = tmp_path / "demo" / "report.html"
+    assert report.stat().st_size > 10_000
+    assert f"report  {report}" in out
+    assert "/customer_account.do?sys_id=" in out
+    config = (tmp_path / "demo" / "config.yaml").read_text()
+    assert "${CSM_DEMO_PASSWORD}" in config
+    assert (tmp_path / "demo" / "mappings" / "customer_account.yaml").is_file()
+    assert "Traceback" not in done.stderr
+
+
+def test_demo_runs_again_in_the_same_folder(tmp_path: Path) -> None:
+    first, _ = _demo(tmp_path, "--accounts", "8")
+    edited = tmp_path / "demo" / "mappings" / "customer_account.yaml"
+    edited.write_text(edited.read_text() + "\n# edited by the user\n")
+
+    again, _ = _demo(tmp_path, "--accounts", "8")
+
+    assert first.returncode == 0 and again.returncode == 0, again.stderr
+    # The user's mapping edits survive; the store starts fresh with the emulator.
+    assert "# edited by the user" in edited.read_text()
+    assert "8 of 8 accounts, 0 failed" in again.stdout
+
+
+@pytest.mark.slow
+def test_default_demo_ends_well_under_two_minutes(tmp_path: Path) -> None:
+    done, seconds = _demo(tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    assert "200 of 200 accounts" in done.stdout
+    assert seconds < 120
