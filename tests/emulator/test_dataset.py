@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 import statistics
+import time
 from collections import Counter, defaultdict
 from itertools import pairwise
 
@@ -614,3 +615,15 @@ def test_cases_are_about_products_the_account_had_bought(medium) -> None:
             p for start, p in bought[case["account"]] if start <= case["opened_at"]
         }
         assert case["product"] in owned
+
+
+@pytest.mark.slow
+def test_ten_thousand_accounts_generate_in_budget() -> None:
+    gen = DatasetGenerator(seed=1, accounts=10_000, as_of=AS_OF)
+    started = time.process_time()
+
+    rows = sum(len(batch) for _, batch in gen.batches())
+
+    # CPU time, not wall time: CI neighbours must not make this flaky.
+    assert time.process_time() - started < 90
+    assert rows == sum(gen.truth["counts"].values()) > 2_000_000
