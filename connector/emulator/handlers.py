@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -132,6 +133,41 @@ def fetch(
     )
 
 
+@dataclass
+class Page:
+    """One list page before rendering."""
+
+    rows: list[dict[str, str]]
+    keys: list[str]
+    total: int | None
+    full: bool
+
+
+def _query_of(instance: Instance, table_name: str, args: MultiDict) -> str:
+    query = args.get("sysparm_query")
+    return query if query is not None else name_value_query(instance, table_name, args)
+
+
+def read_page(
+    instance: Instance, args: MultiDict, user: User, table_name: str, limit: int
+) -> Page:
+    """Query, count and ACL-filter one page of a list GET."""
+    compiled = instance.compile(table_name, _query_of(instance, table_name, args))
+    keys = requested_keys(instance, table_name, args)
+    if compiled.dropped and instance.faults.invalid_query_returns_no_rows:
+        return Page([], keys, 0, False)
+
+    offset = _int_arg(args, "sysparm_offset", 0)
+    rows = fetch(instance, table_name, compiled, keys, limit=limit, offset=offset)
+    total = None
+    if not _flag(args, "sysparm_no_count"):
+        total = instance.count_matching(table_name, compiled)
+    full = len(rows) == limit
+    # sysparm_limit applies before row ACLs: pages may come back short (§5.2).
+    rows = [r for r in rows if not instance.is_hidden(user.name, r, table_name)]
+    return Page(rows, keys, total, full)
+
+
 def get_list(
     instance: Instance,
     request: Request,
@@ -141,49 +177,31 @@ def get_list(
 ) -> Response:
     args = request.args
     limit = _int_arg(args, "sysparm_limit", DEFAULT_LIMIT) or DEFAULT_LIMIT
-    offset = _int_arg(args, "sysparm_offset", 0)
     faults = instance.faults
     if faults.max_page_rows is not None and limit > faults.max_page_rows:
         from connector.emulator.app import CANCELLED
 
         raise ApiError(500, *CANCELLED)
 
-    query = args.get("sysparm_query")
-    if query is None:
-        query = name_value_query(instance, table_name, args)
-    compiled = instance.compile(table_name, query)
-    keys = requested_keys(instance, table_name, args)
-    no_rows = bool(compiled.dropped) and faults.invalid_query_returns_no_rows
-
-    rows = (
-        []
-        if no_rows
-        else fetch(instance, table_name, compiled, keys, limit=limit, offset=offset)
-    )
-    no_count = _flag(args, "sysparm_no_count")
-    total = None
-    if not no_count:
-        total = 0 if no_rows else instance.count_matching(table_name, compiled)
-    full_page = len(rows) == limit
-    # sysparm_limit applies before row ACLs: pages may come back short (§5.2).
-    rows = [r for r in rows if not instance.is_hidden(user.name, r, table_name)]
+    page = read_page(instance, args, user, table_name, limit)
     if faults.latency_per_row_ms > 0:
-        time.sleep(len(rows) * faults.latency_per_row_ms / 1000)
-
-    if version == "v1" and not rows:
+        time.sleep(len(page.rows) * faults.latency_per_row_ms / 1000)
+    if version == "v1" and not page.rows:
         raise ApiError(404, "No Record found", "Records not found")
+
     body = Renderer(instance, base_url(request)).render(
         table_name,
-        rows,
-        keys,
+        page.rows,
+        page.keys,
         mode=_mode(args),
         exclude_link=_flag(args, "sysparm_exclude_reference_link"),
     )
     headers: dict[str, str] = {}
-    if total is not None:
-        headers["X-Total-Count"] = str(total)
+    if page.total is not None:
+        headers["X-Total-Count"] = str(page.total)
     if not _flag(args, "sysparm_suppress_pagination_header"):
-        headers["Link"] = link_header(request, limit, offset, total, full_page)
+        offset = _int_arg(args, "sysparm_offset", 0)
+        headers["Link"] = link_header(request, limit, offset, page.total, page.full)
     return _json({"result": body}, 200, headers)
 
 
@@ -372,37 +390,41 @@ def stats(
             f"ACL restricts some records of {table_name}",
         )
     args = request.args
-    query = args.get("sysparm_query")
-    if query is None:
-        query = name_value_query(instance, table_name, args)
-    compiled = instance.compile(table_name, query)
+    compiled = instance.compile(table_name, _query_of(instance, table_name, args))
     selects, labels = _aggregate_selects(instance, table_name, args)
-    groups = [g for g in args.get("sysparm_group_by", "").split(",") if g.strip()]
-    group_exprs = []
-    for name in groups:
-        resolved = instance.compiler.resolve(table_name, name.strip())
-        if resolved is not None:
-            group_exprs.append((name.strip(), resolved[0]))
-    sql_cols = [e for _, e in group_exprs] + selects
-    if not sql_cols:
+    groups = _group_exprs(instance, table_name, args)
+    if not groups and not selects:
         return _json({"result": {"stats": {}}})
-    sql = f"SELECT {', '.join(sql_cols)} FROM {instance.source(table_name)} AS t"
-    sql += f" WHERE {compiled.where}"
-    if group_exprs:
-        by = ", ".join(e for _, e in group_exprs)
+
+    sql = (
+        f"SELECT {', '.join([e for _, e in groups] + selects)}"
+        f" FROM {instance.source(table_name)} AS t WHERE {compiled.where}"
+    )
+    if groups:
+        by = ", ".join(e for _, e in groups)
         sql += f" GROUP BY {by} ORDER BY {by}"
     rows = instance.store.query(sql, compiled.params)
-    results = [_stats_row(row[len(group_exprs) :], labels) for row in rows]
-    if not group_exprs:
+    results = [_stats_row(row[len(groups) :], labels) for row in rows]
+    if not groups:
         return _json({"result": results[0]})
-    out = []
+
     for row, result in zip(rows, results, strict=True):
         result["groupby_fields"] = [
-            {"field": name, "value": row[i] or ""}
-            for i, (name, _) in enumerate(group_exprs)
+            {"field": name, "value": row[i] or ""} for i, (name, _) in enumerate(groups)
         ]
-        out.append(result)
-    return _json({"result": out})
+    return _json({"result": results})
+
+
+def _group_exprs(
+    instance: Instance, table_name: str, args: MultiDict
+) -> list[tuple[str, str]]:
+    """``sysparm_group_by`` fields that resolve, with their SQL expressions."""
+    out: list[tuple[str, str]] = []
+    for name in (g.strip() for g in args.get("sysparm_group_by", "").split(",")):
+        resolved = instance.compiler.resolve(table_name, name) if name else None
+        if resolved is not None:
+            out.append((name, resolved[0]))
+    return out
 
 
 def _aggregate_selects(
