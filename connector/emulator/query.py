@@ -336,7 +336,7 @@ class QueryCompiler:
             params.extend(block_params)
             bounds.append(block_bounds)
         where, params = self._combine(block_sql, params, bounds)
-        order_by = self._order(table, parsed.order, dropped)
+        order_by = self._order(table, parsed.order)
         if dropped:
             LOG.info("Dropped invalid query terms on %r: %s", table, dropped)
         return Compiled(where, params, order_by, dropped)
@@ -403,14 +403,13 @@ class QueryCompiler:
             return where, params
         return " AND ".join([*extra, f"({where})"]), extra_params + params
 
-    def _order(
-        self, table: str, order: list[tuple[str, bool]], dropped: list[str]
-    ) -> list[str]:
+    def _order(self, table: str, order: list[tuple[str, bool]]) -> list[str]:
+        """ORDER BY expressions; an unknown sort field is ignored (not invalid)."""
         out: list[str] = []
         for path, desc in order:
             resolved = self.resolve(table, path)
             if resolved is None:
-                dropped.append(("ORDERBYDESC" if desc else "ORDERBY") + path)
+                LOG.info("Ignoring sort on unknown field %r of %r", path, table)
                 continue
             expr, meta = resolved
             if meta.is_numeric:

@@ -285,3 +285,16 @@ def test_numeric_comparisons_match_an_oracle(
     found = sorted(numbers(api, f"{field}{op}{value}"))
 
     assert found == expected
+
+
+def test_unknown_sort_field_is_not_an_invalid_query(
+    world: tuple[EmulatorServer, Api],
+) -> None:
+    emu, api = world
+    emu.faults.invalid_query_returns_no_rows = True
+    try:
+        found = numbers(api, "number<CS0000003^ORDERBYno_such_field^ORDERBYDESCnumber")
+    finally:
+        emu.faults.invalid_query_returns_no_rows = False
+
+    assert found == ids(2, 1)
