@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -11,23 +12,26 @@ from connector.cli import ConfigOption, app, handles_errors
 from connector.config import load_settings
 from connector.logs import settings_secrets, setup_logging
 
+
+class LogFormat(StrEnum):
+    """Log line formats."""
+
+    text = "text"
+    json = "json"
+
+
 LogFormatOption = Annotated[
-    str | None,
+    LogFormat | None,
     typer.Option(
         "--log-format",
-        help="Log lines as 'text' (default) or 'json'; overrides logging.format.",
+        help="Log lines as text or JSON; overrides logging.format.",
         show_default=False,
     ),
 ]
 
 
-def _log_format(value: str | None, configured: str) -> Literal["text", "json"]:
-    chosen = (value or configured).lower()
-    if chosen not in ("text", "json"):
-        raise typer.BadParameter(
-            f"expected 'text' or 'json', got {value!r}", param_hint="--log-format"
-        )
-    return chosen  # type: ignore[return-value]
+def _log_format(value: LogFormat | None, configured: str) -> Literal["text", "json"]:
+    return value.value if value else configured  # type: ignore[return-value]
 
 
 @app.command("run")

@@ -26,8 +26,9 @@ from typing import Any
 
 from apscheduler.events import (
     EVENT_JOB_ERROR,
+    EVENT_JOB_MAX_INSTANCES,
     EVENT_JOB_MISSED,
-    JobExecutionEvent,
+    JobEvent,
 )
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -111,16 +112,18 @@ class Daemon:
         )
         self.scheduler = build_scheduler(settings.daemon)
         self.scheduler.add_listener(
-            self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED
+            self._on_job_event,
+            EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES,
         )
         # Sync, KPIs, write-back and reconcile never overlap: one writer (C19).
         self._work_lock = threading.Lock()
         self._server: OperatorServer | None = None
         self._signals = 0
         self._run_ids: dict[str, str] = {}
-        # The listener below logs each job error once, with its consequence;
-        # APScheduler's own traceback line would say it twice.
+        # The listener below logs each job error, miss and overlap once, with its
+        # consequence; APScheduler's own lines would say it twice.
         logging.getLogger("apscheduler.executors").setLevel(logging.CRITICAL)
+        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -276,27 +279,38 @@ class Daemon:
 
     # --- scheduler events --------------------------------------------------
 
-    def _on_job_event(self, event: JobExecutionEvent) -> None:
+    def _on_job_event(self, event: JobEvent) -> None:
         with log_context(run_id=self._run_ids.get(event.job_id)):
             self._log_job_event(event)
 
-    def _log_job_event(self, event: JobExecutionEvent) -> None:
+    def _log_job_event(self, event: JobEvent) -> None:
+        if event.code == EVENT_JOB_MAX_INSTANCES:
+            log.warning(
+                "Job %r is still running from an earlier tick; this tick is skipped "
+                "(the run in hand catches up; if this repeats, the interval is "
+                "shorter than a run)",
+                event.job_id,
+            )
+            return
         if event.code == EVENT_JOB_MISSED:
             log.warning(
                 "Run of job %r due at %s was missed; it is skipped and the next "
                 "tick catches up from the stored cursor",
                 event.job_id,
-                event.scheduled_run_time,
+                getattr(event, "scheduled_run_time", None),
             )
             return
+        self._spend_failure(event.job_id, getattr(event, "exception", None))
+
+    def _spend_failure(self, job_id: str, exception: BaseException | None) -> None:
         count = self.budget.spend()
         limit = self.budget.max_failures
         if self.budget.exhausted(count):
             log.error(
                 "Job %r failed: %s; that is %d failures within %d s "
                 "(daemon.max_failures %d), so the daemon stops with exit status 1",
-                event.job_id,
-                _describe(event.exception),
+                job_id,
+                _describe(exception),
                 count,
                 self.settings.daemon.failure_window_seconds,
                 limit,
@@ -307,13 +321,13 @@ class Daemon:
         log.error(
             "Job %r failed: %s; will retry on the next tick (%d of %d failures "
             "allowed within %d s)",
-            event.job_id,
-            _describe(event.exception),
+            job_id,
+            _describe(exception),
             count,
             limit,
             self.settings.daemon.failure_window_seconds,
         )
-        log.debug("Traceback of the failed job", exc_info=event.exception)
+        log.debug("Traceback of the failed job", exc_info=exception)
 
 
 def _describe(exc: BaseException | None) -> str:

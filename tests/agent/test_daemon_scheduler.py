@@ -6,7 +6,13 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobEvent,
+    JobExecutionEvent,
+)
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from connector.agent.daemon import (
@@ -134,10 +140,12 @@ def test_a_failed_job_is_logged_with_its_consequence(
 
     daemon._on_job_event(_event(EVENT_JOB_ERROR, RuntimeError("boom")))
     daemon._on_job_event(_event(EVENT_JOB_MISSED))
+    daemon._on_job_event(JobEvent(EVENT_JOB_MAX_INSTANCES, "sync", "default"))
 
     assert "will retry on the next tick (1 of 3 failures" in caplog.text
     assert "RuntimeError: boom" in caplog.text
     assert "was missed; it is skipped and the next tick catches up" in caplog.text
+    assert "still running from an earlier tick; this tick is skipped" in caplog.text
     assert not daemon.stop_event.is_set()
 
 
