@@ -298,3 +298,60 @@ def test_unknown_sort_field_is_not_an_invalid_query(
         emu.faults.invalid_query_returns_no_rows = False
 
     assert found == ids(2, 1)
+
+
+TERM_FIELDS = ("number", "opened_at", "short_description")
+TERM_VALUES = {
+    "number": [f"CS{i:07d}" for i in (0, 3, 12, 25, 39, 41)],
+    "opened_at": ["2026-01-05 10:00:00", "2026-01-15 00:00:00", "2026-01-28 10:00:00"],
+    "short_description": ["case 1", "case 2", "case 33"],
+}
+PY_OPS = {
+    "=": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "<": lambda a, b: a < b,
+    "STARTSWITH": lambda a, b: a.lower().startswith(b.lower()),
+}
+term = st.builds(
+    lambda f, op, data: (f, op, data.draw(st.sampled_from(TERM_VALUES[f]))),
+    st.sampled_from(TERM_FIELDS),
+    st.sampled_from(list(PY_OPS)),
+    st.data(),
+)
+group = st.lists(term, min_size=1, max_size=2)  # OR-ed terms
+block = st.lists(group, min_size=1, max_size=3)  # AND-ed groups
+query_blocks = st.lists(block, min_size=1, max_size=3)  # ^NQ blocks
+
+
+def encode(blocks: list) -> str:
+    def enc_group(g: list) -> str:
+        return "^OR".join(f"{f}{op}{v}" for f, op, v in g)
+
+    return "^NQ".join("^".join(enc_group(g) for g in b) for b in blocks)
+
+
+def matches(row: dict[str, str], blocks: list) -> bool:
+    return any(
+        all(any(PY_OPS[op](row[f], v) for f, op, v in g) for g in b) for b in blocks
+    )
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(blocks=query_blocks)
+def test_and_or_nq_queries_match_an_oracle(
+    world: tuple[EmulatorServer, Api], blocks: list
+) -> None:
+    emu, api = world
+    expected = sorted(
+        r["number"] for r in emu.instance.rows(CASE) if matches(r, blocks)
+    )
+
+    found = sorted(numbers(api, encode(blocks)))
+
+    assert found == expected
