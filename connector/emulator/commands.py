@@ -169,6 +169,8 @@ def emulator_command(
             2,
         )
     day = _parse_day(as_of)
+    if db is not None and not db.parent.is_dir():
+        fail(f"--db {db}: folder {db.parent} does not exist; create it first", 2)
     faults = _faults(
         latency_ms=latency_ms, rate_429=rate_429, retry_after=retry_after,
         rate_500=rate_500, rate_502=rate_502, rate_503=rate_503, rate_202=rate_202,
@@ -235,6 +237,8 @@ def _banner(server: object) -> None:
     ]
     if server.ca_file:
         lines.append(f"  CA file:      {server.ca_file}")
+    if server.instance.reused:
+        lines.append(f"  database:     {server.instance.store.path} (reused as is)")
     lines.append("Press Ctrl-C to stop.")
     typer.echo("\n".join(lines))
     sys.stdout.flush()

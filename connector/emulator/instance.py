@@ -172,7 +172,8 @@ class Instance:
         as_of: date | None,
         progress: ProgressFn | None,
     ) -> None:
-        if "sys_db_object" in self.store.table_names():
+        self.reused = "sys_db_object" in self.store.table_names()
+        if self.reused:
             LOG.info("Reusing emulator database %r", self.store.path)
             self._load_registry()
             self._load_state()

@@ -49,6 +49,15 @@ def test_bad_as_of_date_is_a_usage_error() -> None:
     assert "YYYY-MM-DD" in result.output
 
 
+def test_db_in_a_missing_folder_is_a_usage_error(tmp_path: Path) -> None:
+    missing = tmp_path / "nope" / "instance.db"
+
+    result = CliRunner().invoke(app, ["emulator", "--db", str(missing)])
+
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+
+
 def test_serves_writes_truth_and_reuses_the_db(tmp_path: Path) -> None:
     db, truth = tmp_path / "instance.db", tmp_path / "truth.json"
 
