@@ -240,8 +240,11 @@ class Instance:
     ) -> None:
         from connector.emulator.dataset import DatasetGenerator
 
+        # History ends with yesterday by default: rows stamped later today would lie
+        # in the server's future, which a real instance never serves.
+        default_as_of = self.now_naive().date() - timedelta(days=1)
         generator = DatasetGenerator(
-            seed=seed, accounts=accounts, as_of=as_of or self.now_naive().date()
+            seed=seed, accounts=accounts, as_of=as_of or default_as_of
         )
         for table, rows in generator.batches():
             self._load_rows(self.registry, table, rows)
