@@ -16,8 +16,10 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from connector.config import KpiSettings
+from connector.errors import StoreError
 from connector.kpi import adoption, revenue, support, surveys
 from connector.kpi.health import (
     AccountInputs,
@@ -347,8 +349,15 @@ def compute_kpis(
     """
     started = clock.perf_counter()
     ensure_kpi_tables(engine)
-    with engine.connect() as conn:
-        facts = _gather(conn, settings, as_of)
+    try:
+        with engine.connect() as conn:
+            facts = _gather(conn, settings, as_of)
+    except SQLAlchemyError as exc:
+        first = str(exc.orig if getattr(exc, "orig", None) else exc).splitlines()[0]
+        raise StoreError(
+            f"Cannot compute KPIs from the store: {first}. Run 'csm-sync sync' (or "
+            "'csm-sync backfill') first so the canonical tables exist."
+        ) from exc
 
     lifetimes = {
         segment: revenue.lifetime_months(entry["rates"], settings.cltv_max_months)

@@ -1,4 +1,4 @@
-"""Fixtures of the KPI tests: a fresh store per test on SQLite and PostgreSQL."""
+"""Fixtures of the KPI tests: an empty store per test on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from .seed import BACKENDS, Seed, make_store
+from .seed import BACKENDS, Seed, empty_tables, pg_schema, sqlite_store
+
+
+@pytest.fixture(scope="session")
+def _pg_store() -> Iterator[tuple[Engine, str]]:
+    """One PostgreSQL schema per test process; tests empty it before use."""
+    yield from pg_schema()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -16,7 +22,12 @@ def store(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[tuple[Engine, str]]:
     """(engine, url) of an empty store with every table, per backend."""
-    yield from make_store(request.param, tmp_path)
+    if request.param == "sqlite":
+        yield from sqlite_store(tmp_path)
+        return
+    engine, url = request.getfixturevalue("_pg_store")
+    empty_tables(engine)
+    yield engine, url
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, insert, text
+from sqlalchemy import Engine, create_engine, insert, inspect, text
 from sqlmodel import SQLModel
 
 import connector.kpi.models  # noqa: F401  (registers the snapshot tables)
@@ -35,22 +35,30 @@ def pg_base_url() -> str:
     return url
 
 
-def make_store(backend: str, tmp_path: Path) -> Iterator[tuple[Engine, str]]:
-    """A store with every table, isolated per test; yields (engine, url)."""
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store.db'}"
-        engine = create_store_engine(url)
-        SQLModel.metadata.create_all(engine)
-        yield engine, url
-        engine.dispose()
-        return
+def sqlite_store(tmp_path: Path) -> Iterator[tuple[Engine, str]]:
+    """A fresh SQLite file with every table; yields (engine, url)."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    engine = create_store_engine(url)
+    SQLModel.metadata.create_all(engine)
+    yield engine, url
+    engine.dispose()
+
+
+def pg_schema() -> Iterator[tuple[Engine, str]]:
+    """A private PostgreSQL schema with every table, dropped afterwards."""
     base = pg_base_url()
     schema = f"kpi_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base)
     with admin.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
     url = f"{base}?options=-csearch_path%3D{schema}"
-    engine = create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    engine = create_engine(
+        url,
+        connect_args={
+            "options": f"-c search_path={schema} -c timezone=UTC"
+            " -c synchronous_commit=off"
+        },
+    )
     SQLModel.metadata.create_all(engine)
     try:
         yield engine, url
@@ -59,6 +67,14 @@ def make_store(backend: str, tmp_path: Path) -> Iterator[tuple[Engine, str]]:
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+def empty_tables(engine: Engine) -> None:
+    """Remove every row of every table (cheaper than a new schema per test)."""
+    # Only the tables that exist: other modules may register models later.
+    names = ", ".join(f'"{name}"' for name in inspect(engine).get_table_names())
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names}"))
 
 
 class Seed:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlmodel import SQLModel
 
 from connector.config import HealthComponent, KpiSettings
@@ -118,6 +118,12 @@ def test_component_scores_are_bounded_and_direction_aware(
 def sqlite_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     path: Path = tmp_path_factory.mktemp("props") / "store.db"
     engine = create_engine(f"sqlite:///{path}")
+
+    @event.listens_for(engine, "connect")
+    def _fast(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        # Throwaway file: skip fsync so many tiny seeding transactions stay fast.
+        dbapi_conn.execute("PRAGMA synchronous=OFF")
+
     SQLModel.metadata.create_all(engine)
     return engine
 
