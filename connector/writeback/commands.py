@@ -73,7 +73,8 @@ def print_diff(console: Console, result: WritebackResult) -> None:
     for diff in result.diffs:
         for write in diff.writes:
             if shown < DIFF_ROWS_SHOWN:
-                table.add_row(write.account, write.spec.element, write.old, write.new)
+                who = result.labels.get(write.account, write.account)
+                table.add_row(who, write.spec.element, write.old, write.new)
             shown += 1
     console.print(table)
     if shown > DIFF_ROWS_SHOWN:
@@ -86,8 +87,9 @@ def print_failures(console: Console, result: WritebackResult) -> None:
     for problem in result.problems:
         console.print(f"[red]FAILED[/red] {problem}", highlight=False)
     for r in failed[:DIFF_ROWS_SHOWN]:
+        who = result.labels.get(r.write.account, r.write.account)
         console.print(
-            f"[red]FAILED[/red] {r.write.account} {r.write.spec.element}: {r.message}",
+            f"[red]FAILED[/red] {who} {r.write.spec.element}: {r.message}",
             highlight=False,
         )
     if len(failed) > DIFF_ROWS_SHOWN:

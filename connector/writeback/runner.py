@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 from connector.config import Settings
 from connector.errors import InstanceError, UsageError
 from connector.store.engine import Store, open_store
+from connector.store.models import Account
 from connector.writeback import instance as sn
 from connector.writeback.audit import (
     record_problems,
@@ -69,6 +70,8 @@ class WritebackResult:
     history_created: int = 0
     dry_run: bool = False
     disabled: bool = False
+    # sys_id -> "number name" from the synced account table, for people.
+    labels: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -145,6 +148,7 @@ def _run(
     unusable = _check_dictionary(client, table, specs, result)
     diffs = _diffs(client, store, table, specs, health, unusable, now)
     result.diffs = [d for d in diffs if d.writes]
+    result.labels = account_labels(store, [d.account for d in result.diffs])
     if result.dry_run:
         return
 
@@ -157,6 +161,21 @@ def _run(
             client, settings, health, result, components
         )
     record_problems(store, result.run_id, result.problems, now)
+
+
+def account_labels(store: Store, accounts: list[str]) -> dict[str, str]:
+    """Number and name of the accounts the sync stored (empty before a sync)."""
+    if not accounts:
+        return {}
+    wanted = set(accounts)
+    query = select(Account.sys_id, Account.number, Account.name)
+    with Session(store.engine) as session:
+        rows = session.exec(query).all()
+    return {
+        sys_id: " ".join(part for part in (number, name) if part)
+        for sys_id, number, name in rows
+        if sys_id in wanted and (number or name)
+    }
 
 
 def _check_dictionary(

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from connector.cli import app
 from connector.store.engine import open_store
+from connector.store.models import Account
 from connector.writeback.install import install_fields
 from connector.writeback.models import WritebackLog, WritebackState
 from connector.writeback.runner import run_writeback
@@ -109,9 +110,14 @@ def test_only_changed_accounts_are_sent_after_a_kpi_change(
 
 
 def test_dry_run_prints_the_diff_and_sends_no_write(
-    installed, accounts, write_config, seed_health
+    installed, accounts, write_config, seed_health, tmp_sqlite_url
 ):
     seed_health([health(a, 72) for a in accounts])
+    store = open_store(tmp_sqlite_url)
+    with Session(store.engine) as session:
+        session.add(Account(sys_id=accounts[0], number="ACCT0000042", name="Acme"))
+        session.commit()
+    store.dispose()
     config = write_config()
     before = mod_counts(installed)
 
@@ -120,6 +126,7 @@ def test_dry_run_prints_the_diff_and_sends_no_write(
     assert result.exit_code == 0, result.output
     assert mod_counts(installed) == before
     assert "u_health_score" in result.output
+    assert "ACCT0000042" in result.output
     assert "Dry run: 5 accounts, 5 would change" in result.output
 
 
