@@ -19,7 +19,7 @@ from connector.config import Settings
 from connector.errors import CsmSyncError, WriteBackError
 from connector.servicenow.metrics import ClientMetrics
 from connector.store.engine import open_store
-from connector.store.state import SyncRun, SyncState
+from connector.store.state import BackfillSlice, SyncRun, SyncState
 
 log = logging.getLogger(__name__)
 
@@ -31,25 +31,42 @@ def prepare_store(settings: Settings) -> None:
     open_store(settings.store.url).dispose()
 
 
-def store_is_empty(settings: Settings) -> bool:
-    """True when no mapping has a stored cursor yet (a first start)."""
+def tables_to_backfill(settings: Settings) -> list[str]:
+    """Mappings that need a backfill before incremental sync can take over.
+
+    All of them on an empty store; otherwise those with an unfinished backfill
+    (open slices, resumed from their checkpoints) and those that never got a
+    cursor, for example because a stop came before their turn.
+    """
+    from connector.mapping.loader import load_mappings
+
+    mappings = load_mappings(settings.mappings_dir, tables=settings.sync.tables)
     store = open_store(settings.store.url)
     try:
         with store.engine.connect() as conn:
-            count = conn.execute(
-                select(func.count())
-                .select_from(SyncState)
-                .where(SyncState.cursor_ts.is_not(None))
-            ).scalar_one()
-        return count == 0
+            cursors = dict(
+                conn.execute(select(SyncState.mapping, SyncState.cursor_ts)).all()
+            )
+            unfinished = set(
+                conn.execute(
+                    select(BackfillSlice.mapping).where(BackfillSlice.done.is_(False))
+                ).scalars()
+            )
     finally:
         store.dispose()
+    if not any(cursors.values()):
+        return [m.name for m in mappings]
+    return [
+        m.name
+        for m in mappings
+        if m.name in unfinished or (m.mode != "full" and cursors.get(m.name) is None)
+    ]
 
 
 def sync(
     settings: Settings, *, stop_event: threading.Event, client_metrics: ClientMetrics
 ) -> list[Any]:
-    """A backfill on an empty store, else one incremental pass over every mapping.
+    """A backfill where one is needed, else one incremental pass over every mapping.
 
     Raises:
         SyncFailed: At least one table failed (the others were still synced).
@@ -57,11 +74,13 @@ def sync(
     from connector.sync.backfill import run_backfill
     from connector.sync.incremental import run_incremental
 
-    empty = store_is_empty(settings)
-    session = _open_session(settings, client_metrics)
+    pending = tables_to_backfill(settings)
+    session = _open_session(settings, client_metrics, tables=pending or None)
     try:
-        if empty:
-            log.info("The store is empty: starting with a backfill")
+        if pending:
+            log.info(
+                "Backfilling %d table(s) first: %s", len(pending), ", ".join(pending)
+            )
             results = run_backfill(settings, stop_event=stop_event, session=session)
         else:
             # Reconciliation is the daemon's own job, on its own schedule.
@@ -87,13 +106,18 @@ def reconcile(settings: Settings, *, client_metrics: ClientMetrics) -> list[Any]
     return results
 
 
-def _open_session(settings: Settings, client_metrics: ClientMetrics):  # type: ignore[no-untyped-def]
+def _open_session(  # type: ignore[no-untyped-def]
+    settings: Settings,
+    client_metrics: ClientMetrics,
+    *,
+    tables: list[str] | None = None,
+):
     """A sync session whose HTTP client counts into the daemon's metrics."""
     from connector.servicenow.client import ServiceNowClient
     from connector.sync.runner import open_session
 
     client = ServiceNowClient(settings.instance, metrics=client_metrics)
-    return open_session(settings, client=client)
+    return open_session(settings, tables=tables, client=client)
 
 
 class SyncFailed(CsmSyncError):

@@ -239,3 +239,57 @@ def test_unreachable_instance_turns_health_red_then_stops_with_status_1(
     assert "will retry on the next tick (1 of 4 failures allowed within 60 s)" in log
     assert "4 failures within 60 s (daemon.max_failures 4)" in log
     assert "Traceback" not in log
+
+
+def test_sigterm_mid_backfill_then_restart_loses_nothing(tmp_path: Path) -> None:
+    emu = start_emulator(accounts=30)
+    try:
+        port = free_port()
+        config = write_config(tmp_path, emu.url, emu.instance.truth, http_port=port)
+        # Small pages: the backfill is still running when the signal lands.
+        text = config.read_text().replace(
+            "timeout_seconds: 5", "page_size: 10\n  timeout_seconds: 5"
+        )
+        config.write_text(text)
+        db = tmp_path / "csm.db"
+        first = Agent(config, tmp_path / "run1.log")
+        try:
+            wait_for(
+                lambda: "mode=backfill outcome=ok" in first.log_text(),
+                timeout=60,
+                what="the first backfilled table",
+                agent=first,
+            )
+            code, seconds = first.terminate()
+        finally:
+            first.kill()
+        stopped_log = first.log_text()
+        partial = _count(db, 'SELECT count(*) FROM "case"')
+
+        second = Agent(config, tmp_path / "run2.log")
+        try:
+            wait_for(
+                lambda: sync_runs(port) >= 1,
+                timeout=120,
+                what="the resumed backfill",
+                agent=second,
+            )
+            second.terminate()
+        finally:
+            second.kill()
+        source = {
+            table: len(emu.instance.rows(table))
+            for table in ("sn_customerservice_case", "interaction", "customer_account")
+        }
+    finally:
+        emu.stop()
+
+    assert code == 0 and seconds < 10
+    assert "received SIGTERM" in stopped_log
+    assert partial < source["sn_customerservice_case"]
+    assert "Backfilling" in second.log_text()
+    assert (
+        _count(db, 'SELECT count(*) FROM "case"') == source["sn_customerservice_case"]
+    )
+    assert _count(db, "SELECT count(*) FROM interaction") == source["interaction"]
+    assert _count(db, "SELECT count(*) FROM account") == source["customer_account"]
