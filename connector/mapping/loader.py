@@ -115,6 +115,7 @@ def _load_file(path: Path, problems: list[Problem]) -> Mapping | None:
     # Field specs are checked one by one so one bad spec does not hide the others.
     raw = dict(raw)
     fields = raw.get("fields")
+    before = len(problems)
     if isinstance(fields, dict) and fields:
         raw["fields"] = _good_field_specs(fields, source, problems)
     try:
@@ -123,6 +124,8 @@ def _load_file(path: Path, problems: list[Problem]) -> Mapping | None:
         problems += _problems_from_validation(exc, source)
         return None
     found = check_against_model(mapping)
+    if not fields and len(problems) == before:
+        found.append(Problem(source, "fields", "expected at least one column"))
     problems += found
     return (
         None
@@ -143,7 +146,7 @@ def _good_field_specs(fields: dict, source: str, problems: list[Problem]) -> dic
                     "" if problem.key == "-" else f".{problem.key}"
                 )
                 problems.append(Problem(source, key, problem.message))
-    return good or fields
+    return good
 
 
 def _problems_from_validation(error: ValidationError, source: str) -> list[Problem]:

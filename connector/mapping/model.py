@@ -85,7 +85,7 @@ class Mapping(_Strict):
     # usable sys_updated_on, small metadata tables) instead of keyset windows.
     mode: Literal["incremental", "full"] = "incremental"
     filter: str = ""
-    fields: dict[str, FieldSpec] = Field(min_length=1)
+    fields: dict[str, FieldSpec]
     defaults: dict[str, Any] = Field(default_factory=dict)
     values: dict[str, dict[str, Any]] = Field(default_factory=dict)
     extra: list[str] = Field(default_factory=list)

@@ -377,7 +377,7 @@ def finish_job(session: SyncSession, prepared: PreparedMapping, job: Job) -> Non
     if state.delete_cursor_ts is None:
         values.update(delete_cursor_ts=job.until, delete_cursor_sys_id="")
     if state.last_reconcile_at is None:
-        values.update(last_reconcile_at=job.until)
+        values.update(last_reconcile_at=checkpoints.utcnow())
     if values:
         with session.store.write() as conn:
             checkpoints.save_state(conn, prepared.mapping, **values)

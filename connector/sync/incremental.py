@@ -12,7 +12,7 @@ from connector.servicenow.models import Cursor
 from connector.sync import checkpoints
 from connector.sync.deletes import apply_audit_deletes, full_refresh, reconcile_keys
 from connector.sync.prepare import PreparedMapping
-from connector.sync.pull import RunStats, Window, pull_window
+from connector.sync.pull import Progress, RunStats, Window, pull_window
 from connector.sync.runner import (
     RunResult,
     SyncSession,
@@ -30,6 +30,7 @@ def run_incremental(
     stop_event: threading.Event | None = None,
     reconcile: bool | None = None,
     session: SyncSession | None = None,
+    progress: Progress | None = None,
 ) -> list[RunResult]:
     """One incremental pass over every mapped table (deletes included).
 
@@ -41,6 +42,7 @@ def run_incremental(
             it runs when ``sync.reconcile_deletes`` is on and the last one is
             older than ``daemon.reconcile_interval_seconds``.
         session: an open session to reuse (tests, the daemon); closed by the caller.
+        progress: called with (mapping name, rows) after each stored page.
 
     Raises:
         MappingError: a mapping is invalid or names a field the instance lacks.
@@ -52,7 +54,12 @@ def run_incremental(
         return run_each(
             session,
             lambda p: incremental_table(
-                session, p, until=until, stop_event=stop_event, reconcile=reconcile
+                session,
+                p,
+                until=until,
+                stop_event=stop_event,
+                reconcile=reconcile,
+                progress=progress,
             ),
         )
     finally:
@@ -83,6 +90,7 @@ def incremental_table(
     until: datetime,
     stop_event: threading.Event | None = None,
     reconcile: bool | None = None,
+    progress: Progress | None = None,
 ) -> RunResult:
     """New/changed rows since the stored cursor up to ``until``, then deletes."""
     state = checkpoints.load_state(session.store, prepared.mapping)
@@ -110,6 +118,7 @@ def incremental_table(
             checkpoint=checkpoint,
             run_id=run_id,
             stop_event=stop_event,
+            progress=progress,
             batch_size=session.settings.store.batch_size,
         )
         if not done:
@@ -117,7 +126,9 @@ def incremental_table(
         if since is None:
             # A full first load is as good as a key sweep.
             with session.store.write() as conn:
-                checkpoints.save_state(conn, prepared.mapping, last_reconcile_at=until)
+                checkpoints.save_state(
+                    conn, prepared.mapping, last_reconcile_at=checkpoints.utcnow()
+                )
         if not _deletes(session, prepared, state, until, stats, stop_event):
             return False
         if since is not None and _reconcile_due(session.settings, state, reconcile):

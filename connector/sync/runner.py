@@ -83,14 +83,15 @@ def open_session(
     client: ServiceNowClient | None = None,
     store: Store | None = None,
 ) -> SyncSession:
-    """Load mappings, open the store, check the mappings against the instance."""
+    """Load mappings, check them against the instance, then open the store."""
     mappings = load_mappings(
         settings.mappings_dir, tables=tables or settings.sync.tables
     )
-    store = store or open_store(settings.store.url)
     client = client or ServiceNowClient(settings.instance, metrics=ClientMetrics())
     try:
+        # An unchecked mapping must neither run nor leave a trace (C09).
         prepared = prepare(client, mappings)
+        store = store or open_store(settings.store.url)
     except BaseException:
         client.close()
         raise
