@@ -233,6 +233,7 @@ def _banner(server: object) -> None:
         f"  admin:        {server.admin_user} / {server.admin_password}",
         f"  integration:  {server.integration_user} / {server.integration_password}",
         f"  acl-limited:  {server.acl_user} / {server.acl_password}",
+        f"  restricted:   {server.restricted_user} / {server.restricted_password}",
         f"  OAuth client: {server.client_id} / {server.client_secret}",
     ]
     if server.ca_file:

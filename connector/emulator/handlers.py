@@ -69,6 +69,7 @@ def table(
     if not instance.registry.has_table(table_name):
         raise ApiError(400, f"Invalid table {table_name}")
     if method in ("GET", "HEAD"):
+        instance.check_read(user.name, table_name)
         if sys_id:
             return get_one(instance, request, user, table_name, sys_id)
         return get_list(instance, request, user, table_name, version)
@@ -389,6 +390,7 @@ def stats(
             "Insufficient rights to query records",
             f"ACL restricts some records of {table_name}",
         )
+    instance.check_read(user.name, table_name)
     args = request.args
     compiled = instance.compile(table_name, _query_of(instance, table_name, args))
     selects, labels = _aggregate_selects(instance, table_name, args)

@@ -34,6 +34,8 @@ from connector.emulator.storage import Store, quote_ident
 LOG = logging.getLogger(__name__)
 
 CASE_TABLE = "sn_customerservice_case"
+# Tables a no-role account gets 403 on (TABLE_API.md §8.3, §11.1; C13).
+RESTRICTED_TABLES = frozenset({"sys_db_object", "sys_audit"})
 META_STATE_TABLE = "_emulator_state"
 NUMBER_PREFIXES = {
     "task": "TASK",
@@ -103,6 +105,8 @@ class Instance:
         integration_password: str = "integration",
         acl_user: str = "acl_limited",
         acl_password: str = "acl_limited",
+        restricted_user: str = "restricted",
+        restricted_password: str = "restricted",
         client_id: str = "csm-sync",
         client_secret: str = "csm-sync-secret",
         token_lifetime_s: int = 1800,
@@ -115,11 +119,14 @@ class Instance:
         self.integration_user = integration_user
         self.integration_password = integration_password
         self.acl_user, self.acl_password = acl_user, acl_password
+        self.restricted_user = restricted_user
+        self.restricted_password = restricted_password
         self.client_id, self.client_secret = client_id, client_secret
         users = [
             User(admin_user, admin_password, frozenset({"admin"})),
             User(integration_user, integration_password, frozenset({"rest_api"})),
             User(acl_user, acl_password, frozenset({"rest_api"})),
+            User(restricted_user, restricted_password, frozenset()),
         ]
         self.auth = Authenticator(
             users,
@@ -371,8 +378,18 @@ class Instance:
                 return name
         return None
 
+    def check_read(self, user: str, table: str) -> None:
+        """Table read ACL: the ``restricted`` user may not read platform tables."""
+        if user == self.restricted_user and table in RESTRICTED_TABLES:
+            raise ApiError(
+                403, "User Not Authorized", f"ACL restricts read access to {table}"
+            )
+
     def is_hidden(self, user: str, row: dict[str, str], table: str) -> bool:
-        """Row ACL of the ``acl_limited`` user: ~30% of cases, chosen by sys_id."""
+        """Row ACLs: ~30% of cases (by sys_id) for ``acl_limited``; every
+        dictionary and choice row for ``restricted`` (200 with no rows, §11.2)."""
+        if user == self.restricted_user:
+            return table in ("sys_dictionary", "sys_choice")
         if user != self.acl_user:
             return False
         klass = row.get("sys_class_name") or table

@@ -131,6 +131,14 @@ class EmulatorServer:
         return self.instance.acl_password
 
     @property
+    def restricted_user(self) -> str:
+        return self.instance.restricted_user
+
+    @property
+    def restricted_password(self) -> str:
+        return self.instance.restricted_password
+
+    @property
     def client_id(self) -> str:
         return self.instance.client_id
 

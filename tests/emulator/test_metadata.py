@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from connector.emulator.server import EmulatorServer
 
-from .helpers import CASE, Api, seed_cases
+from .helpers import CASE, Api, make_api, seed_cases
 
 
 def test_dictionary_describes_fields_and_the_parent_chain(admin: Api) -> None:
@@ -234,3 +234,24 @@ def test_ui_layout_tables_are_plain_tables(admin: Api) -> None:
 
     assert response.status_code == 201
     assert response.json()["result"]["position"] == "3"
+
+
+def test_restricted_user_cannot_see_the_dictionary_or_audit(
+    empty_emulator: EmulatorServer,
+) -> None:
+    emu = empty_emulator
+    api = make_api(emu, emu.restricted_user, emu.restricted_password)
+    emu.instance.insert("customer_account", {"name": "Acme"})
+
+    dictionary = api.get("/api/now/table/sys_dictionary", sysparm_query="name=task")
+    tables = api.get("/api/now/table/sys_db_object")
+    audit = api.get("/api/now/table/sys_audit")
+    accounts = api.get("/api/now/table/customer_account")
+
+    assert dictionary.status_code == 200
+    assert dictionary.json() == {"result": []}
+    assert int(dictionary.headers["X-Total-Count"]) > 10  # ACL-blind
+    assert tables.status_code == 403
+    assert audit.status_code == 403
+    assert audit.json()["error"]["message"] == "User Not Authorized"
+    assert [r["name"] for r in accounts.json()["result"]] == ["Acme"]
