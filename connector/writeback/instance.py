@@ -102,8 +102,7 @@ class Client:
             BatchItem(
                 id=r.sys_id,
                 method="PATCH",
-                url=f"/api/now/table/{r.table}/{r.sys_id}"
-                "?sysparm_exclude_reference_link=true",
+                url=_patch_url(r),
                 body=r.body,
             )
             for r in requests
@@ -160,6 +159,19 @@ class Client:
             else:
                 done.append(key)
         return done, failed
+
+
+def _patch_url(request: PatchRequest) -> str:
+    """The item URL; answers carry only the sent fields (batch output cap, §7.1).
+
+    An unknown name in sysparm_fields is ignored, so a field that does not
+    exist is still absent from the answer and the write still reads as failed.
+    """
+    fields = ",".join(["sys_id", *request.body])
+    return (
+        f"/api/now/table/{request.table}/{request.sys_id}"
+        f"?sysparm_exclude_reference_link=true&sysparm_fields={fields}"
+    )
 
 
 def _plain(row: dict[str, Any]) -> dict[str, str]:
