@@ -48,7 +48,13 @@ def start_emulator(accounts: int = 12) -> EmulatorServer:
 
 
 def write_config(
-    directory: Path, emu_url: str, truth: dict, *, http_port: int, **daemon: Any
+    directory: Path,
+    emu_url: str,
+    truth: dict,
+    *,
+    http_port: int,
+    store_url: str | None = None,
+    **daemon: Any,
 ) -> Path:
     """A daemon config with seconds-scale schedules and secrets from the env."""
     config = {
@@ -65,7 +71,7 @@ def write_config(
             "max_retries": 1,
             "backoff_cap_seconds": 1,
         },
-        "store": {"url": f"sqlite:///{directory / 'csm.db'}"},
+        "store": {"url": store_url or f"sqlite:///{directory / 'csm.db'}"},
         "mappings": str(default_mappings_dir()),
         "sync": {"workers": 2, "lag_seconds": 0},
         "kpi": {"nps_metric": truth["nps_metric"], "csat_metric": truth["csat_metric"]},

@@ -293,3 +293,23 @@ def test_sigterm_mid_backfill_then_restart_loses_nothing(tmp_path: Path) -> None
     )
     assert _count(db, "SELECT count(*) FROM interaction") == source["interaction"]
     assert _count(db, "SELECT count(*) FROM account") == source["customer_account"]
+
+
+@pytest.mark.postgres
+def test_daemon_on_postgresql_holds_the_advisory_lock(
+    emu: EmulatorServer, tmp_path: Path, fresh_pg_url: str
+) -> None:
+    port = free_port()
+    config = write_config(
+        tmp_path, emu.url, emu.instance.truth, http_port=port, store_url=fresh_pg_url
+    )
+    agent = Agent(config, tmp_path / "run.log")
+    try:
+        wait_for(lambda: sync_runs(port) >= 1, timeout=90, what="a sync", agent=agent)
+        second_err = _finish(_start([*CSM_SYNC, "run", "-c", str(config)]))
+        code, _ = agent.terminate()
+    finally:
+        agent.kill()
+
+    assert f"another csm-sync daemon (pid {agent.pid} on" in second_err
+    assert code == 0

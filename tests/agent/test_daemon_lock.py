@@ -65,12 +65,12 @@ def test_lock_file_sits_beside_the_database(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-def test_postgres_advisory_lock_refuses_a_second_session(pg_url: str) -> None:
-    first = DaemonLock(pg_url)
+def test_postgres_advisory_lock_refuses_a_second_session(fresh_pg_url: str) -> None:
+    first = DaemonLock(fresh_pg_url)
     first.acquire()
     try:
         with pytest.raises(LockedError) as refused:
-            DaemonLock(pg_url).acquire()
+            DaemonLock(fresh_pg_url).acquire()
     finally:
         first.release()
 
@@ -78,15 +78,15 @@ def test_postgres_advisory_lock_refuses_a_second_session(pg_url: str) -> None:
 
 
 @pytest.mark.postgres
-def test_postgres_advisory_lock_is_released_with_its_session(pg_url: str) -> None:
-    child = _hold_in_child(pg_url)
+def test_postgres_advisory_lock_is_released_with_its_session(fresh_pg_url: str) -> None:
+    child = _hold_in_child(fresh_pg_url)
     child.kill()
     child.wait()
     # The server notices the dead session once its socket closes.
     deadline = time.monotonic() + 10
     while True:
         try:
-            with DaemonLock(pg_url):
+            with DaemonLock(fresh_pg_url):
                 break
         except LockedError:
             if time.monotonic() > deadline:
