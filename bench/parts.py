@@ -1,0 +1,636 @@
+"""The benchmark parts; each takes the :class:`Bench` context and returns a dict.
+
+Every tool runs as a child process against one emulator process serving the
+same dataset file; rows/s is always the source row count divided by the
+tool's wall time, requests are counted by the emulator.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sqlite3
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import (
+    BENCH,
+    CSM_SYNC,
+    PYTHON,
+    ROOT,
+    Emulator,
+    copy_db,
+    measure,
+)
+
+log = logging.getLogger("bench")
+
+MAPPINGS = ROOT / "mappings"
+PEERS = BENCH / "peers"
+CHANGE_TABLE = "sn_customerservice_case"
+LATENCY_TABLE = "sn_customerservice_case"
+
+
+@dataclass
+class Bench:
+    """What every part needs: the dataset, the running emulator, settings."""
+
+    accounts: int
+    workers: list[int]
+    results: Path
+    emulator: Emulator
+    page_size: int = 1000
+    slice_days: int = 30
+    pg_url: str | None = None
+    tables: list[dict[str, Any]] = field(default_factory=list)
+    source_rows: dict[str, int] = field(default_factory=dict)
+    # Store of the last full backfill (reused by noop, kpi and writeback).
+    synced_store: Path | None = None
+
+    @property
+    def work(self) -> Path:
+        path = self.results / "work"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.source_rows.values())
+
+    def default_workers(self) -> int:
+        return 4 if 4 in self.workers else max(self.workers)
+
+
+# --- dataset and configuration -----------------------------------------------
+
+
+def load_tables() -> list[dict[str, Any]]:
+    """The shipped mappings as plain dicts (what the bare client and peers use)."""
+    from connector.mapping.loader import load_mappings
+    from connector.store.models import CANONICAL_MODELS
+
+    tables = []
+    for mapping in load_mappings(MAPPINGS):
+        if "^OR" in mapping.filter or "^NQ" in mapping.filter:
+            raise ValueError(f"{mapping.name}: the bare client handles AND filters")
+        tables.append(
+            {
+                "name": mapping.name,
+                "source": mapping.source,
+                "target": mapping.target,
+                "store_table": CANONICAL_MODELS[mapping.target].__tablename__,
+                "filter": mapping.filter,
+                "fields": mapping.source_fields(),
+                "cursor": mapping.cursor,
+                "mode": mapping.mode,
+            }
+        )
+    return tables
+
+
+def count_source(bench: Bench, emu: Emulator | None = None) -> dict[str, int]:
+    """Rows per mapping at the source (the mapping's filter applied)."""
+    emu = emu or bench.emulator
+    return {t["name"]: emu.count(t["source"], t["filter"]) for t in bench.tables}
+
+
+def write_plan(bench: Bench, url: str, tables: list[dict] | None = None) -> Path:
+    plan = {
+        "url": url,
+        "user": "admin",
+        "password": "admin",
+        "page_size": bench.page_size,
+        "slice_days": bench.slice_days,
+        "tables": tables or bench.tables,
+    }
+    path = bench.work / f"plan-{abs(hash(json.dumps(plan, sort_keys=True)))}.json"
+    path.write_text(json.dumps(plan, indent=1))
+    return path
+
+
+def csm_config(
+    bench: Bench,
+    name: str,
+    url: str,
+    store: Path | str,
+    *,
+    workers: int = 4,
+    writeback: dict[str, Any] | None = None,
+) -> Path:
+    """A csm-sync config file for ``url`` and a store (SQLite path or PG URL)."""
+    store_url = store if str(store).startswith("postgresql") else f"sqlite:///{store}"
+    config = {
+        "instance": {
+            "url": url,
+            "auth": {"method": "basic", "username": "admin", "password": "admin"},
+            "page_size": bench.page_size,
+        },
+        "store": {"url": str(store_url)},
+        "mappings": str(MAPPINGS),
+        "sync": {"workers": workers, "slice_days": bench.slice_days},
+        "kpi": {"nps_metric": None, "csat_metric": None},
+        "writeback": writeback or {},
+        "logging": {"level": "WARNING"},
+    }
+    path = bench.work / f"{name}.yaml"
+    path.write_text(json.dumps(config, indent=1))  # JSON is YAML
+    path.chmod(0o600)
+    return path
+
+
+def fresh(path: Path) -> Path:
+    """Remove a SQLite store (and its WAL) or a folder so a run starts empty."""
+    import shutil
+
+    if path.is_dir():
+        shutil.rmtree(path)
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return path
+
+
+def stored_rows(store: Path, tables: list[dict]) -> dict[str, int]:
+    """Live (not deleted) rows per mapping in a csm-sync SQLite store."""
+    counts = {}
+    with sqlite3.connect(store) as conn:
+        for t in tables:
+            (n,) = conn.execute(
+                f'SELECT COUNT(*) FROM "{t["store_table"]}" WHERE deleted_at IS NULL'
+            ).fetchone()
+            counts[t["name"]] = n
+    return counts
+
+
+def stored_keys(store: Path, table: dict) -> dict[str, str]:
+    with sqlite3.connect(store) as conn:
+        rows = conn.execute(
+            f'SELECT sys_id, sys_updated_on FROM "{table["store_table"]}" '
+            "WHERE deleted_at IS NULL"
+        ).fetchall()
+    return {k: _stamp(v) for k, v in rows}
+
+
+def _stamp(value: Any) -> str:
+    """A stored timestamp as the Table API writes it (``YYYY-MM-DD HH:MM:SS``)."""
+    text = str(value).replace("T", " ")
+    return re.sub(r"(\.\d+)?([+-]\d\d:\d\d|Z)?$", "", text)[:19]
+
+
+def _rate(rows: int, seconds: float) -> float:
+    return round(rows / seconds, 1) if seconds > 0 else 0.0
+
+
+def _run_summary(rows: int, measured: Any, requests: int) -> dict[str, Any]:
+    return {
+        "rows": rows,
+        "seconds": round(measured.seconds, 2),
+        "rows_per_s": _rate(rows, measured.seconds),
+        "peak_rss_mb": round(measured.peak_rss_mb, 1),
+        "cpu_seconds": round(measured.cpu_seconds, 2),
+        "requests": requests,
+        "exit": measured.returncode,
+    }
+
+
+# --- csm-sync ------------------------------------------------------------------
+
+
+def csm_backfill(
+    bench: Bench, emu: Emulator, name: str, workers: int, tables: list[str] = ()
+) -> tuple[dict[str, Any], Path, Path]:
+    """One ``csm-sync backfill`` into an empty SQLite store; summary, store, config."""
+    store = fresh(bench.work / f"{name}.db")
+    config = csm_config(bench, name, emu.url, store, workers=workers)
+    argv = [CSM_SYNC, "backfill", "-c", str(config), "--workers", str(workers)]
+    for table in tables:
+        argv += ["--table", table]
+    before = emu.requests()
+    run = measure(argv, cwd=bench.work).check(f"csm-sync backfill ({name})")
+    requests = emu.requests() - before
+    selected = [t for t in bench.tables if not tables or t["name"] in tables]
+    stored = stored_rows(store, selected)
+    rows = sum(bench.source_rows[t["name"]] for t in selected)
+    summary = _run_summary(rows, run, requests)
+    summary["workers"] = workers
+    summary["stored_rows"] = sum(stored.values())
+    summary["complete"] = stored == {
+        t["name"]: bench.source_rows[t["name"]] for t in selected
+    }
+    return summary, store, config
+
+
+def part_backfill(bench: Bench) -> dict[str, Any]:
+    runs = []
+    for workers in bench.workers:
+        log.info("backfill: csm-sync, %d workers", workers)
+        summary, store, _config = csm_backfill(
+            bench, bench.emulator, f"backfill-w{workers}", workers
+        )
+        runs.append(summary)
+        log.info("  %s", summary)
+        if workers == bench.default_workers():
+            bench.synced_store = store
+        else:
+            fresh(store)  # a 10k-account store is ~1 GB; keep only one
+    return {"tool": "csm-sync", "table_count": len(bench.tables), "runs": runs}
+
+
+# --- the bare client -----------------------------------------------------------
+
+
+def bare_run(bench: Bench, emu: Emulator, plan: Path, workers: int) -> dict[str, Any]:
+    before = emu.requests()
+    argv = [PYTHON, str(BENCH / "bare_client.py"), "--plan", str(plan)]
+    run = measure([*argv, "--workers", str(workers)]).check("bare client")
+    requests = emu.requests() - before
+    fetched = json.loads(run.stdout.strip().splitlines()[-1])["rows"]
+    summary = _run_summary(fetched, run, requests)
+    summary["workers"] = workers
+    return summary
+
+
+def part_bare(bench: Bench) -> dict[str, Any]:
+    plan = write_plan(bench, bench.emulator.url)
+    runs = []
+    for workers in bench.workers:
+        log.info("bare: %d workers", workers)
+        runs.append(bare_run(bench, bench.emulator, plan, workers))
+        log.info("  %s", runs[-1])
+    return {"tool": "requests+json", "runs": runs}
+
+
+def ratios(results: dict[str, Any]) -> dict[str, Any]:
+    """csm-sync rows/s over the bare client's, per worker count and best-to-best."""
+    csm = {r["workers"]: r["rows_per_s"] for r in results["backfill"]["runs"]}
+    bare = {r["workers"]: r["rows_per_s"] for r in results["bare"]["runs"]}
+    per = {str(w): round(csm[w] / bare[w], 3) for w in csm if bare.get(w)}
+    best = max(csm.values()) / max(bare.values()) if bare and max(bare.values()) else 0
+    return {"per_workers": per, "best_to_best": round(best, 3)}
+
+
+# --- peers ---------------------------------------------------------------------
+
+
+def peer_python(name: str) -> Path | None:
+    python = PEERS / f".venv-{name}" / "bin" / "python"
+    return python if python.exists() else None
+
+
+def ensure_peers() -> None:
+    missing = [p for p in ("dlt", "snowloader") if peer_python(p) is None]
+    if missing:
+        log.info("peers: creating venvs for %s", ", ".join(missing))
+        subprocess.run([str(PEERS / "setup.sh"), *missing], check=True)
+
+
+def dlt_run(
+    bench: Bench,
+    emu: Emulator,
+    plan: Path,
+    store: Path,
+    keys: str | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One dlt pipeline run (a second run on the same store is incremental)."""
+    argv = [
+        str(peer_python("dlt")),
+        str(PEERS / "dlt_pipeline.py"),
+        "--plan",
+        str(plan),
+        "--store",
+        str(store),
+    ]
+    keys_out = store.parent / f"{store.name}-keys.json"
+    if keys:
+        argv += ["--keys", keys, "--keys-out", str(keys_out)]
+    before = emu.requests()
+    run = measure(argv, cwd=bench.work).check("dlt pipeline")
+    requests = emu.requests() - before
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    extra = {"stored": out["rows"]}
+    if keys:
+        extra["keys"] = json.loads(keys_out.read_text())
+    return {"seconds": run.seconds, "run": run, "requests": requests}, extra
+
+
+def part_peers(bench: Bench) -> dict[str, Any]:
+    ensure_peers()
+    plan = write_plan(bench, bench.emulator.url)
+    result: dict[str, Any] = {}
+    log.info("peers: dlt rest_api -> sqlite")
+    store = fresh(bench.work / "dlt-full")
+    done, extra = dlt_run(bench, bench.emulator, plan, store)
+    stored = sum(extra["stored"].values())
+    result["dlt"] = _run_summary(bench.total_rows, done["run"], done["requests"])
+    result["dlt"]["stored_rows"] = stored
+    result["dlt"]["version"] = _version("dlt")
+    log.info("  %s", result["dlt"])
+
+    log.info("peers: snowloader extract")
+    workers = bench.default_workers()
+    out = fresh(bench.work / "snowloader-full")
+    argv = [
+        str(peer_python("snowloader")),
+        str(PEERS / "snowloader_extract.py"),
+        "--plan",
+        str(plan),
+        "--out",
+        str(out),
+        "--workers",
+        str(workers),
+    ]
+    before = bench.emulator.requests()
+    run = measure(argv).check("snowloader")
+    requests = bench.emulator.requests() - before
+    reply = json.loads(run.stdout.strip().splitlines()[-1])
+    result["snowloader"] = _run_summary(bench.total_rows, run, requests)
+    result["snowloader"].update(
+        workers=workers,
+        written_rows=sum(reply["rows"].values()),
+        failed_tables=[t for t, s in reply["exit"].items() if s != 0],
+        version=_version("snowloader"),
+    )
+    log.info("  %s", result["snowloader"])
+    return result
+
+
+def _version(peer: str) -> str:
+    python = peer_python(peer)
+    reply = subprocess.run(
+        [
+            str(python),
+            "-c",
+            f"import importlib.metadata as m; print(m.version('{peer}'))",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    return reply.stdout.strip()
+
+
+# --- completeness under change -------------------------------------------------
+
+
+def part_change(bench: Bench, rate: float = 50.0) -> dict[str, Any]:
+    """Each tool pages the case table while the mutator updates and deletes."""
+    table = next(t for t in bench.tables if t["name"] == CHANGE_TABLE)
+    result: dict[str, Any] = {"table": CHANGE_TABLE, "mutations_per_s": rate}
+    tools = ["csm-sync", "dlt"]
+    if peer_python("dlt") is None:
+        tools.remove("dlt")
+    for tool in tools:
+        db = copy_db(bench.emulator.db, bench.work / f"change-{tool}.db")
+        with Emulator(db, bench.accounts) as emu:
+            result["source_rows_before"] = emu.count(table["source"], table["filter"])
+            emu.mutator(rate, tables=[table["source"]])
+            started = time.perf_counter()
+            if tool == "csm-sync":
+                summary, store, config = csm_backfill(
+                    bench, emu, "change-csm", bench.default_workers(), [CHANGE_TABLE]
+                )
+            else:
+                plan = write_plan(bench, emu.url, [table])
+                store = fresh(bench.work / "dlt-change")
+                done, _ = dlt_run(bench, emu, plan, store)
+                summary = {"seconds": round(done["seconds"], 2)}
+            counts = emu.mutator(0)
+            summary["mutations"] = {
+                "updates": counts["mutator_updates"],
+                "deletes": counts["mutator_deletes"],
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+            before = emu.requests()
+            if tool == "csm-sync":
+                argv = [CSM_SYNC, "sync", "-c", str(config), "--table", CHANGE_TABLE]
+                measure(argv, cwd=bench.work).check("csm-sync sync")
+                local = stored_keys(store, table)
+            else:
+                _, extra = dlt_run(bench, emu, plan, store, keys=table["target"])
+                local = extra["keys"]
+            summary["extra_pass_requests"] = emu.requests() - before
+            source = emu.keys(table["source"], table["filter"])
+        summary.update(_compare(source, local))
+        result[tool] = summary
+        log.info("change %s: %s", tool, summary)
+        fresh(db)
+    return result
+
+
+def _compare(source: dict[str, str], local: dict[str, str]) -> dict[str, Any]:
+    missing = set(source) - set(local)
+    extra = set(local) - set(source)
+    stale = [k for k in set(source) & set(local) if _stamp(local[k]) != source[k]]
+    right = len(source) - len(missing) - len(stale)
+    return {
+        "source_rows": len(source),
+        "stored_rows": len(local),
+        "missing": len(missing),
+        "deleted_but_kept": len(extra),
+        "stale": len(stale),
+        "correct_pct": round(100 * right / len(source), 3) if source else 100.0,
+        "exact": not missing and not extra and not stale,
+    }
+
+
+# --- latency-bound throughput --------------------------------------------------
+
+
+def part_latency(
+    bench: Bench, latency_ms: float = 100.0, per_row_ms: float = 0.2
+) -> dict[str, Any]:
+    """Backfill one table with injected latency; rows/s vs workers × page / latency."""
+    table = next(t for t in bench.tables if t["name"] == LATENCY_TABLE)
+    rows = bench.source_rows[LATENCY_TABLE]
+    page_seconds = (latency_ms + per_row_ms * bench.page_size) / 1000
+    emu = bench.emulator
+    emu.faults(latency_ms=latency_ms, latency_per_row_ms=per_row_ms)
+    plan = write_plan(bench, emu.url, [table])
+    runs = []
+    try:
+        for workers in bench.workers:
+            ideal = workers * bench.page_size / page_seconds
+            log.info("latency: %d workers (ideal %.0f rows/s)", workers, ideal)
+            summary, _store, _ = csm_backfill(
+                bench, emu, f"latency-w{workers}", workers, [LATENCY_TABLE]
+            )
+            bare = bare_run(bench, emu, plan, workers)
+            runs.append(
+                {
+                    "workers": workers,
+                    "ideal_rows_per_s": round(ideal, 1),
+                    "csm_sync": summary,
+                    "bare": bare,
+                    "csm_pct_of_ideal": round(100 * summary["rows_per_s"] / ideal, 1),
+                    "bare_pct_of_ideal": round(100 * bare["rows_per_s"] / ideal, 1),
+                }
+            )
+            log.info("  %s", runs[-1])
+    finally:
+        emu.faults(latency_ms=0.0, latency_per_row_ms=0.0)
+    return {
+        "table": LATENCY_TABLE,
+        "rows": rows,
+        "latency_ms": latency_ms,
+        "latency_per_row_ms": per_row_ms,
+        "page_seconds": page_seconds,
+        "runs": runs,
+    }
+
+
+# --- no-op incremental ---------------------------------------------------------
+
+
+def part_noop(bench: Bench) -> dict[str, Any]:
+    """``csm-sync sync`` twice after a backfill; the second finds nothing new."""
+    store = bench.synced_store
+    if store is None:
+        _summary, store, _ = csm_backfill(
+            bench, bench.emulator, "noop", bench.default_workers()
+        )
+        bench.synced_store = store
+    config = csm_config(bench, "noop", bench.emulator.url, store)
+    argv = [CSM_SYNC, "sync", "-c", str(config)]
+    measure(argv, cwd=bench.work).check("csm-sync sync (catch-up)")
+    runs = []
+    for _ in range(2):
+        before = bench.emulator.requests()
+        run = measure(argv, cwd=bench.work).check("csm-sync sync (no-op)")
+        runs.append(
+            {
+                "seconds": round(run.seconds, 2),
+                "cpu_seconds": round(run.cpu_seconds, 2),
+                "requests": bench.emulator.requests() - before,
+                "peak_rss_mb": round(run.peak_rss_mb, 1),
+            }
+        )
+    best = min(runs, key=lambda r: r["seconds"])
+    return {
+        "tables": len(bench.tables),
+        "runs": runs,
+        "seconds": best["seconds"],
+        "requests": best["requests"],
+        "requests_per_table": round(best["requests"] / len(bench.tables), 2),
+    }
+
+
+# --- KPIs ----------------------------------------------------------------------
+
+
+def part_kpi(bench: Bench) -> dict[str, Any]:
+    """``csm-sync kpis`` on the synced store; kpi_bench.py for SQLite vs PostgreSQL."""
+    result: dict[str, Any] = {}
+    if bench.synced_store is not None:
+        config = csm_config(bench, "kpi", bench.emulator.url, bench.synced_store)
+        argv = [CSM_SYNC, "kpis", "-c", str(config), "--format", "json"]
+        argv += ["--as-of", "2026-12-01"]
+        run = measure(argv, cwd=bench.work).check("csm-sync kpis")
+        accounts = len(json.loads(run.stdout).get("accounts", []))
+        result["synced_sqlite"] = {
+            "seconds": round(run.seconds, 2),
+            "peak_rss_mb": round(run.peak_rss_mb, 1),
+            "accounts": accounts,
+        }
+        log.info("kpi (synced store): %s", result["synced_sqlite"])
+    argv = [PYTHON, str(BENCH / "kpi_bench.py"), "--accounts", str(bench.accounts)]
+    argv += ["--repeat", "1"]
+    if bench.pg_url:
+        argv += ["--pg", bench.pg_url]
+    run = measure(argv, cwd=ROOT)
+    result["kpi_bench"] = {"exit": run.returncode, "output": run.stdout.strip()}
+    for name, seconds in re.findall(
+        r"^(\w+): compute_kpis median ([\d.]+)s", run.stdout, re.M
+    ):
+        result[f"kpi_bench_{name}_seconds"] = float(seconds)
+    if run.returncode != 0:
+        result["kpi_bench"]["error"] = run.stderr.strip().splitlines()[-5:]
+    log.info("kpi_bench: %s", result["kpi_bench"])
+    return result
+
+
+# --- write-back ----------------------------------------------------------------
+
+
+def part_writeback(bench: Bench) -> dict[str, Any]:
+    """Write health to every account: single PATCHes vs the Batch API."""
+    import shutil
+
+    if bench.synced_store is None:
+        raise RuntimeError("writeback needs the backfill part first")
+    result: dict[str, Any] = {}
+    modes = {
+        "single_patch": {"batch_threshold": 10**9},
+        "batch_api": {"batch_threshold": 1, "batch_size": 50},
+    }
+    for mode, settings in modes.items():
+        db = copy_db(bench.emulator.db, bench.work / f"wb-{mode}.db")
+        store = fresh(bench.work / f"wb-{mode}-store.db")
+        shutil.copyfile(bench.synced_store, store)
+        with Emulator(db, bench.accounts) as emu:
+            config = csm_config(bench, f"wb-{mode}", emu.url, store, writeback=settings)
+            measure([CSM_SYNC, "install-fields", "-c", str(config)]).check(
+                "install-fields"
+            )
+            kpis = [CSM_SYNC, "kpis", "-c", str(config), "--format", "json"]
+            measure([*kpis, "--as-of", "2026-12-01"], cwd=bench.work).check("kpis")
+            before = emu.requests()
+            run = measure([CSM_SYNC, "writeback", "-c", str(config)], cwd=bench.work)
+            requests = emu.requests() - before
+        written = re.search(
+            r"(\d+) accounts, (\d+) sent, (\d+) fields written", run.stderr + run.stdout
+        )
+        result[mode] = {
+            "seconds": round(run.seconds, 2),
+            "requests": requests,
+            "peak_rss_mb": round(run.peak_rss_mb, 1),
+            "exit": run.returncode,
+            "summary": written.group(0)
+            if written
+            else (run.stdout + run.stderr)[-300:],
+        }
+        if written:
+            result[mode]["accounts_sent"] = int(written.group(2))
+            result[mode]["fields_written"] = int(written.group(3))
+            result[mode]["accounts_per_s"] = _rate(int(written.group(2)), run.seconds)
+        log.info("writeback %s: %s", mode, result[mode])
+        fresh(db)
+        fresh(store)
+    return result
+
+
+# --- scaling -------------------------------------------------------------------
+
+
+def part_scaling(bench: Bench, sizes: list[int]) -> dict[str, Any]:
+    """Backfill time and peak memory per dataset size (default workers)."""
+    workers = bench.default_workers()
+    points = []
+    for accounts in sizes:
+        if accounts == bench.accounts:
+            emu, own = bench.emulator, False
+        else:
+            db = bench.results / f"emu-{accounts}.db"
+            emu, own = Emulator(db, accounts).start(), True
+        try:
+            source = Bench(
+                accounts=accounts,
+                workers=[workers],
+                results=bench.results,
+                emulator=emu,
+                page_size=bench.page_size,
+                slice_days=bench.slice_days,
+                tables=bench.tables,
+            )
+            source.source_rows = count_source(source)
+            log.info("scaling: %d accounts, %d rows", accounts, source.total_rows)
+            summary, store, _ = csm_backfill(source, emu, f"scale-{accounts}", workers)
+            summary["accounts"] = accounts
+            points.append(summary)
+            log.info("  %s", summary)
+            fresh(store)
+        finally:
+            if own:
+                emu.stop()
+    return {"workers": workers, "points": points}

@@ -1,0 +1,191 @@
+"""Reproduce the csm-sync benchmark figures (issue 7).
+
+Usage::
+
+    .venv/bin/python bench/run.py [--accounts 10000] [--workers 1,2,4,8]
+        [--parts backfill,bare,peers,change,latency,noop,kpi,writeback,scaling]
+        [--scaling 1000,10000] [--out bench/results/latest.json]
+        [--docs docs/benchmarks.md | --no-docs] [--pg URL]
+
+The dataset is generated once per account count into
+``bench/results/emu-<N>.db`` and reused; the emulator runs as its own process
+(``bench/emulator_proc.py``), every measured tool as another. Writes the JSON
+result file and regenerates the figures section of ``docs/benchmarks.md``
+(between the ``bench:begin``/``bench:end`` markers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import parts
+from harness import (
+    BENCH,
+    ROOT,
+    Emulator,
+    load_average,
+    machine,
+    now_iso,
+    write_json,
+)
+from report import evaluate_targets, update_docs
+
+ALL_PARTS = (
+    "backfill",
+    "bare",
+    "peers",
+    "change",
+    "latency",
+    "noop",
+    "kpi",
+    "writeback",
+    "scaling",
+)
+log = logging.getLogger("bench")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--workers", default="1,2,4,8")
+    parser.add_argument("--parts", default=",".join(ALL_PARTS))
+    parser.add_argument("--scaling", default="1000,10000", help="account counts")
+    parser.add_argument("--page-size", type=int, default=1000)
+    parser.add_argument(
+        "--slice-days", type=int, default=30, help="sync.slice_days (product default)"
+    )
+    parser.add_argument("--results", type=Path, default=BENCH / "results")
+    parser.add_argument("--out", type=Path, default=BENCH / "results" / "latest.json")
+    parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--no-docs", action="store_true")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the other parts already in --out (same --accounts)",
+    )
+    parser.add_argument("--pg", default=os.environ.get("CSM_SYNC_TEST_PG_URL"))
+    parser.add_argument("--mutations-per-s", type=float, default=50.0)
+    parser.add_argument("--latency-ms", type=float, default=100.0)
+    parser.add_argument("--latency-per-row-ms", type=float, default=0.2)
+    args = parser.parse_args(argv)
+    args.workers = [int(w) for w in args.workers.split(",") if w]
+    args.parts = [p for p in args.parts.split(",") if p]
+    unknown = set(args.parts) - set(ALL_PARTS)
+    if unknown:
+        parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
+    args.scaling = [int(n) for n in args.scaling.split(",") if n]
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    args.results.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {
+        "date": now_iso(),
+        "machine": machine(),
+        "load_average_start": load_average(),
+        "accounts": args.accounts,
+        "workers": args.workers,
+        "page_size": args.page_size,
+        "slice_days": args.slice_days,
+        "parts_run": args.parts,
+        "parts": {},
+        "errors": {},
+    }
+    if args.merge and args.out.exists():
+        result = _merged(args, result)
+    started = time.perf_counter()
+    db = args.results / f"emu-{args.accounts}.db"
+    with Emulator(db, args.accounts) as emu:
+        bench = parts.Bench(
+            accounts=args.accounts,
+            workers=args.workers,
+            results=args.results,
+            emulator=emu,
+            page_size=args.page_size,
+            slice_days=args.slice_days,
+            pg_url=args.pg,
+            tables=parts.load_tables(),
+        )
+        bench.source_rows = parts.count_source(bench)
+        synced = bench.work / f"backfill-w{bench.default_workers()}.db"
+        if args.merge and "backfill" not in args.parts and synced.exists():
+            bench.synced_store = synced  # from an earlier run of the backfill part
+        result["dataset"] = {
+            "db": str(db.relative_to(ROOT) if db.is_relative_to(ROOT) else db),
+            "emulator_ready_seconds": round(emu.ready_seconds, 1),
+            "source_rows": bench.total_rows,
+            "tables": bench.source_rows,
+        }
+        log.info("dataset: %d rows in %d tables", bench.total_rows, len(bench.tables))
+        for name in ALL_PARTS:
+            if name in args.parts:
+                _run_part(name, bench, args, result)
+                write_json(args.out, result)
+    result["load_average_end"] = load_average()
+    result["total_seconds"] = round(time.perf_counter() - started, 1)
+    if "backfill" in result["parts"] and "bare" in result["parts"]:
+        result["parts"]["backfill"]["ratio_to_bare"] = parts.ratios(result["parts"])
+    result["targets"] = evaluate_targets(result)
+    write_json(args.out, result)
+    if not args.no_docs:
+        update_docs(args.docs, result)
+    log.info("wrote %s", args.out)
+    return result
+
+
+def _merged(args: argparse.Namespace, fresh: dict[str, Any]) -> dict[str, Any]:
+    """The earlier result file with this run's settings; its parts are kept."""
+    old = json.loads(args.out.read_text())
+    if old.get("accounts") != args.accounts:
+        raise SystemExit(f"--merge: {args.out} is for {old.get('accounts')} accounts")
+    old.setdefault("runs", []).append(
+        {k: fresh[k] for k in ("date", "load_average_start", "parts_run", "workers")}
+    )
+    old["parts_run"] = sorted(
+        set(old.get("parts_run", [])) | set(args.parts), key=ALL_PARTS.index
+    )
+    old["workers"] = sorted(set(old.get("workers", [])) | set(args.workers))
+    for name in args.parts:
+        old.get("errors", {}).pop(name, None)
+    old.setdefault("errors", {})
+    return old
+
+
+def _run_part(
+    name: str, bench: parts.Bench, args: argparse.Namespace, result: dict[str, Any]
+) -> None:
+    """Run one part; a failing part is recorded and the others still run."""
+    log.info("== %s (load %s)", name, load_average())
+    part_started = time.perf_counter()
+    try:
+        if name == "change":
+            data = parts.part_change(bench, rate=args.mutations_per_s)
+        elif name == "latency":
+            data = parts.part_latency(bench, args.latency_ms, args.latency_per_row_ms)
+        elif name == "scaling":
+            data = parts.part_scaling(bench, args.scaling)
+        else:
+            data = getattr(parts, f"part_{name}")(bench)
+    except Exception as exc:  # a part's failure is a result, not a crash
+        log.exception("part %s failed", name)
+        result["errors"][name] = f"{type(exc).__name__}: {exc}"
+        return
+    data["load_average"] = load_average()
+    data["date"] = now_iso()
+    data["part_seconds"] = round(time.perf_counter() - part_started, 1)
+    result["parts"][name] = data
+
+
+if __name__ == "__main__":
+    main()
