@@ -75,6 +75,7 @@ def _faults(
     faults_on_writes: bool,
     rate_limit: int | None,
     invalid_query_no_rows: bool,
+    unstable_order: bool,
 ) -> FaultSettings:
     rules = [RateLimitRule(limit=rate_limit)] if rate_limit else []
     return FaultSettings(
@@ -96,6 +97,7 @@ def _faults(
         include_writes=faults_on_writes,
         rate_limit_rules=rules,
         invalid_query_returns_no_rows=invalid_query_no_rows,
+        unstable_order=unstable_order,
     )
 
 
@@ -155,6 +157,9 @@ def emulator_command(
     invalid_query_no_rows: Annotated[
         bool, typer.Option(help="glide.invalid_query.returns_no_rows=true")
     ] = False,
+    unstable_order: Annotated[
+        bool, typer.Option(help="Break sort ties (and no-ORDERBY order) at random.")
+    ] = False,
     mutate_rate: Annotated[
         float, typer.Option(help="Background updates/deletes per second.")
     ] = 0.0,
@@ -179,6 +184,7 @@ def emulator_command(
         rate_hang=rate_hang, hang_seconds=hang_seconds, clock_skew=clock_skew,
         fault_seed=fault_seed, faults_on_writes=faults_on_writes,
         rate_limit=rate_limit, invalid_query_no_rows=invalid_query_no_rows,
+        unstable_order=unstable_order,
     )  # fmt: skip
     console = Console(stderr=True)
     with generation_progress(console) as progress:

@@ -65,6 +65,7 @@ class FaultSettings:
     include_writes: bool = False
     seed: int = 0
     invalid_query_returns_no_rows: bool = False
+    unstable_order: bool = False
     batch_time_budget_s: float = 30.0
     batch_max_output_bytes: int = 10 * 1024 * 1024
     rate_limit_rules: list[RateLimitRule] = field(default_factory=list)
@@ -113,6 +114,11 @@ class FaultSettings:
                 if hit and chosen is None:
                     chosen = name
         return chosen, hang
+
+    def salt(self) -> int:
+        """A fresh tie-breaking salt for ``unstable_order`` (seeded)."""
+        with self._rng_lock:
+            return self._rng.randrange(2**31)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -129,8 +129,15 @@ def fetch(
         if extra in fields and extra not in plain:
             plain.append(extra)
     walks = [k for k in keys if "." in k]
+    salt = instance.faults.salt() if instance.faults.unstable_order else None
     return instance.select(
-        table, compiled, columns=plain, walks=walks, limit=limit, offset=offset
+        table,
+        compiled,
+        columns=plain,
+        walks=walks,
+        limit=limit,
+        offset=offset,
+        shuffle=salt,
     )
 
 

@@ -327,8 +327,13 @@ class Instance:
         walks: Iterable[str] = (),
         limit: int | None = None,
         offset: int = 0,
+        shuffle: int | None = None,
     ) -> list[dict[str, str]]:
-        """Rows matching a compiled query, with dot-walked values as flat keys."""
+        """Rows matching a compiled query, with dot-walked values as flat keys.
+
+        ``shuffle`` (a salt) breaks ties in a new order each time, like an
+        instance whose database returns ties (or unordered rows) at random.
+        """
         names = (
             list(columns) if columns is not None else list(self.registry.fields(table))
         )
@@ -339,6 +344,8 @@ class Instance:
                 names.append(path)
                 exprs.append(resolved[0])
         order = compiled.order_by or ["t.sys_id"]
+        if shuffle is not None:
+            order = [*compiled.order_by, f"emu_shuffle(t.sys_id, {int(shuffle)})"]
         sql = (
             f"SELECT {', '.join(exprs)} FROM {self.source(table)} AS t"
             f" WHERE {compiled.where} ORDER BY {', '.join(order)}"

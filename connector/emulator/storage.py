@@ -16,6 +16,7 @@ import queue
 import sqlite3
 import tempfile
 import threading
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +27,11 @@ LOG = logging.getLogger(__name__)
 def quote_ident(name: str) -> str:
     """Quote an SQL identifier (table and field names come from the dictionary)."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def shuffle_key(value: str, salt: int) -> int:
+    """A salted sort key: same salt, same order; new salt, new order."""
+    return zlib.crc32(f"{salt}:{value}".encode())
 
 
 def _memory_dir() -> str | None:
@@ -65,6 +71,7 @@ class Store:
         conn.execute("PRAGMA synchronous=OFF")
         conn.execute("PRAGMA cache_size=-65536")
         conn.execute("PRAGMA temp_store=MEMORY")
+        conn.create_function("emu_shuffle", 2, shuffle_key, deterministic=True)
         with self._conn_lock:
             self._connections.append(conn)
         return conn

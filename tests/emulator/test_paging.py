@@ -212,3 +212,31 @@ def test_acl_limited_short_pages_on_a_generated_table(emulator: EmulatorServer) 
         if emulator.instance.is_hidden(emulator.acl_user, r, CASE)
     )
     assert api.get(f"/api/now/table/{CASE}/{hidden_one}").status_code == 404
+
+
+def test_unstable_order_duplicates_and_skips_without_a_unique_sort(
+    empty_emulator: EmulatorServer, admin: Api
+) -> None:
+    ids = seed_cases(empty_emulator, 60)
+    empty_emulator.faults.update(unstable_order=True, seed=5)
+
+    def scan(query: str) -> list[str]:
+        seen: list[str] = []
+        for offset in range(0, 60, 10):
+            page = admin.result(
+                f"/api/now/table/{CASE}",
+                sysparm_query=query,
+                sysparm_fields="sys_id",
+                sysparm_limit=10,
+                sysparm_offset=offset,
+            )
+            seen += [r["sys_id"] for r in page]
+        return seen
+
+    unordered = scan("")
+    ties = scan("ORDERBYstate")
+    unique = scan("ORDERBYstate^ORDERBYsys_id")
+
+    assert len(set(unordered)) < 60  # C01 case A: duplicates and skips
+    assert len(set(ties)) < 60
+    assert unique == sorted(ids, key=lambda i: (int(i, 16) % 2 == 0, i))
