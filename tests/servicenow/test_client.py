@@ -194,3 +194,19 @@ def test_over_long_url_is_a_clear_error_and_chunks_pass(emu, make_client):
     assert "chunk" in str(caught.value)
     assert sent == 1
     assert sorted(found) == ids
+
+
+def test_batch_reports_items_left_unserviced_by_the_output_limit(emu, make_client):
+    emu.faults.batch_max_output_bytes = 10
+    client = make_client(emu)
+    accounts = emu.instance.rows("customer_account")[:3]
+    items = [
+        BatchItem(f"a{n}", "GET", f"/api/now/table/customer_account/{row['sys_id']}")
+        for n, row in enumerate(accounts)
+    ]
+
+    result = client.batch(items)
+
+    assert list(result.serviced) == ["a0"]
+    assert result.unserviced == ["a1", "a2"]
+    assert result.serviced["a0"].body["result"]["sys_id"] == accounts[0]["sys_id"]
