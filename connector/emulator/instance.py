@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector.emulator import metadata
 from connector.emulator.auth import Authenticator, RateLimiter, User
@@ -30,6 +30,9 @@ from connector.emulator.registry import (
     schema_system_fields,
 )
 from connector.emulator.storage import Store, quote_ident
+
+if TYPE_CHECKING:
+    from connector.emulator.mutator import Mutator
 
 LOG = logging.getLogger(__name__)
 
@@ -143,7 +146,7 @@ class Instance:
         self.request_count = 0
         self.truth: dict[str, Any] = {}
         self.compiler = QueryCompiler(self.registry, self.source, self.now_naive)
-        self._mutator: _Mutator | None = None
+        self._mutator: Mutator | None = None
         self._numbers: dict[str, int] = {}
         self.faults.bind_expire(self.expire_tokens)
         self.business_rules: dict[tuple[str, str], Callable[[str], str]] = {}
@@ -752,77 +755,24 @@ class Instance:
         tables: list[str] | None = None,
         seed: int = 0,
         delete_ratio: float = 0.1,
-    ) -> None:
-        """Update/delete random records in the background (C01)."""
+        insert_ratio: float = 0.0,
+    ) -> Mutator:
+        """Update, delete (and insert) random records in the background (C01)."""
+        from connector.emulator.mutator import Mutator
+
         self.stop_mutator()
-        self._mutator = _Mutator(
-            self, rate_per_second, tables or [CASE_TABLE], seed, delete_ratio
+        self._mutator = Mutator(
+            self,
+            rate=rate_per_second,
+            tables=tables or [CASE_TABLE],
+            seed=seed,
+            delete_ratio=delete_ratio,
+            insert_ratio=insert_ratio,
         )
         self._mutator.start()
+        return self._mutator
 
     def stop_mutator(self) -> None:
         if self._mutator is not None:
             self._mutator.stop()
             self._mutator = None
-
-
-class _Mutator(threading.Thread):
-    """Background writer going through the same code paths as API writes."""
-
-    TEXT_FIELDS = ("short_description", "notes", "name", "title", "question")
-
-    def __init__(
-        self,
-        instance: Instance,
-        rate: float,
-        tables: list[str],
-        seed: int,
-        delete_ratio: float,
-    ) -> None:
-        super().__init__(name="emulator-mutator", daemon=True)
-        import random
-
-        self.instance = instance
-        self.interval = 1.0 / rate if rate > 0 else 1.0
-        self.tables = tables
-        self.rng = random.Random(seed)
-        self.delete_ratio = delete_ratio
-        self._stop_event = threading.Event()
-        self.updates = 0
-        self.deletes = 0
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self.join(timeout=5)
-
-    def run(self) -> None:
-        while not self._stop_event.wait(self.interval):
-            try:
-                self.step()
-            except Exception:
-                LOG.exception("Mutator step failed")
-
-    def step(self) -> None:
-        table = self.rng.choice(self.tables)
-        concrete = quote_ident(table)
-        store = self.instance.store
-        top = store.query(f"SELECT MAX(rowid) FROM {concrete}")[0][0]
-        if not top:
-            return
-        pick = self.rng.randint(1, top)
-        found = store.query(
-            f"SELECT sys_id FROM {concrete} WHERE rowid >= ? ORDER BY rowid LIMIT 1",
-            (pick,),
-        )
-        if not found:
-            return
-        sys_id = found[0][0]
-        if self.rng.random() < self.delete_ratio:
-            self.instance.delete(table, sys_id, user="system")
-            self.deletes += 1
-            return
-        fields = self.instance.registry.fields(table)
-        name = next((f for f in self.TEXT_FIELDS if f in fields), None)
-        values = {name: f"mutated {self.rng.randint(0, 10**6)}"} if name else {}
-        self.instance.update(table, sys_id, values, user="system")
-        self.updates += 1

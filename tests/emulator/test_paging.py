@@ -240,3 +240,18 @@ def test_unstable_order_duplicates_and_skips_without_a_unique_sort(
     assert len(set(unordered)) < 60  # C01 case A: duplicates and skips
     assert len(set(ties)) < 60
     assert unique == sorted(ids, key=lambda i: (int(i, 16) % 2 == 0, i))
+
+
+def test_mutator_inserts_new_records_mid_run(empty_emulator: EmulatorServer) -> None:
+    seed_cases(empty_emulator, 20)
+    instance = empty_emulator.instance
+
+    mutator = instance.start_mutator(200, seed=2, delete_ratio=0.0, insert_ratio=1.0)
+    time.sleep(0.3)
+    instance.stop_mutator()
+
+    rows = instance.rows(CASE)
+    new = [r for r in rows if r["sys_created_on"] != BURST]
+    assert mutator.inserts == len(new) == len(rows) - 20 > 0
+    assert all(r["number"].startswith("CS") for r in new)
+    assert len({r["number"] for r in rows}) == len(rows)
