@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -79,7 +80,7 @@ def run_demo(
         )
         _print_summary(outcome, console, serve=serve)
         if serve:
-            _serve_until_interrupted(console)
+            _serve_until_interrupted(console, emu.admin_user, emu.admin_password)
     return outcome
 
 
@@ -244,13 +245,23 @@ def _print_summary(outcome: DemoOutcome, console: Console, *, serve: bool) -> No
         console.print(f"  most at-risk account  {outcome.at_risk_url}{note}")
 
 
-def _serve_until_interrupted(console: Console) -> None:
+def _serve_until_interrupted(console: Console, user: str, password: str) -> None:
+    # The emulator's built-in demo login is public (docs/operations.md); it is
+    # shown only here, where a browser needs it to open the account form.
     console.print(
-        f"Emulator running; sign in as the emulator admin. To point other commands "
-        f"at it, export {PASSWORD_ENV} with the emulator admin password. "
-        "Press Ctrl-C to stop."
+        f"Emulator running: open the links above and sign in as {user} / {password} "
+        f"(the local emulator's built-in login). Other commands can use "
+        f"{CONFIG_FILE} with {PASSWORD_ENV} set to that password. Ctrl-C stops it."
     )
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set())
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        console.print("Stopping the emulator")
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    console.print("Stopping the emulator")

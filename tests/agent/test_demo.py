@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from .daemon_harness import CSM_SYNC
 
@@ -64,3 +66,32 @@ def test_default_demo_ends_well_under_two_minutes(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "200 of 200 accounts" in done.stdout
     assert seconds < 120
+
+
+def test_demo_serve_shows_the_score_on_the_account_form(tmp_path: Path) -> None:
+    demo = subprocess.Popen(
+        [*CSM_SYNC, "demo", "--accounts", "6", "--dir", str(tmp_path), "--serve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert demo.stdout is not None
+        lines = []
+        for line in demo.stdout:
+            lines.append(line)
+            if "Ctrl-C stops it" in line:
+                break
+        url = re.search(r"http://\S+/customer_account\.do\?sys_id=\w+", "".join(lines))
+        assert url, "".join(lines)
+        page = requests.get(url.group(0), auth=("admin", "admin"), timeout=10)
+        demo.send_signal(signal.SIGTERM)
+        code = demo.wait(timeout=20)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+
+    assert page.status_code == 200
+    assert re.search(r'u_health_score">\d+<', page.text)
+    assert code == 0
