@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from sqlmodel import Session, select
 
 from connector.config import Settings
-from connector.errors import InstanceError, UsageError
+from connector.errors import PermissionDeniedError, UsageError
 from connector.store.engine import Store, open_store
 from connector.store.models import Account
 from connector.writeback import instance as sn
@@ -188,7 +188,7 @@ def _check_dictionary(
     """
     try:
         known = client.dictionary(table)
-    except InstanceError as exc:
+    except PermissionDeniedError as exc:
         log.info(
             "Cannot read sys_dictionary for %r (%s); relying on read-back", table, exc
         )

@@ -12,13 +12,22 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from connector.errors import InstanceError
+from connector.errors import (
+    AuthError,
+    InstanceError,
+    RateLimitCeilingError,
+    RetriableInstanceError,
+    TLSError,
+)
 from connector.writeback import instance as sn
 from connector.writeback.diff import AccountDiff
 
 log = logging.getLogger(__name__)
 
 UNSERVICED_ROUNDS = 3
+# Errors about the connection, not the record: every further write would fail
+# the same way, so the run stops instead of logging thousands of failures.
+RUN_ENDING = (AuthError, RateLimitCeilingError, RetriableInstanceError, TLSError)
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,8 @@ def send_diffs(
 def _patch_one(client: sn.Client, table: str, diff: AccountDiff) -> Answer:
     try:
         record = client.patch(table, diff.account, diff.body)
+    except RUN_ENDING:
+        raise
     except InstanceError as exc:
         return Answer(diff.account, None, _request_error(exc))
     return Answer(diff.account, record)
@@ -104,6 +115,8 @@ def _send_batch(
     requests = [sn.PatchRequest(table, d.account, d.body) for d in group]
     try:
         outcome = client.batch_patch(requests)
+    except RUN_ENDING:
+        raise
     except InstanceError as exc:
         return [Answer(d.account, None, _request_error(exc)) for d in group], []
 

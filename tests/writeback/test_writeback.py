@@ -342,3 +342,19 @@ def test_value_outside_the_choice_list_is_failed_with_the_choice_fix(
 
     _assert_failed(result, tmp_sqlite_url, "u_health_band", "choice list")
     assert account_values(installed, accounts[0])["u_health_score"] == "90"
+
+
+def test_wrong_password_ends_the_run_with_one_clear_error(
+    installed, accounts, write_config, seed_health, tmp_path
+):
+    seed_health([health(a, 50) for a in accounts])
+    config = write_config()
+    config.write_text(config.read_text().replace("password: admin", "password: nope"))
+
+    result = runner.invoke(app, ["writeback", "-c", str(config)])
+
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert result.output.count("error:") == 1
+    assert "did not accept the credentials" in result.output
+    assert "nope" not in result.output
