@@ -358,3 +358,17 @@ def test_wrong_password_ends_the_run_with_one_clear_error(
     assert result.output.count("error:") == 1
     assert "did not accept the credentials" in result.output
     assert "nope" not in result.output
+
+
+def test_account_deleted_on_the_instance_fails_alone(
+    installed, accounts, make_settings, seed_health
+):
+    seed_health([health(a, 50) for a in accounts])
+    installed.instance.delete("customer_account", accounts[3])
+
+    result = run_writeback(make_settings(), now=NOW)
+
+    failed = {r.write.account for r in result.results if not r.ok}
+    assert failed == {accounts[3]}
+    assert all("(404)" in r.message for r in result.results if not r.ok)
+    assert account_values(installed, accounts[0])["u_health_score"] == "50"
