@@ -6,7 +6,6 @@ asking, whether they may ask now, and whether a fault answers instead.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -16,22 +15,22 @@ from typing import Any
 from werkzeug.http import http_date
 from werkzeug.wrappers import Request, Response
 
-from connector.emulator import forms, handlers
+from connector.emulator import aggregate, batch, forms, handlers
 from connector.emulator.auth import User
 from connector.emulator.instance import ApiError, Instance
+from connector.emulator.responses import (
+    CANCELLED,
+    error_response,
+    json_response,
+    unauthenticated,
+)
 
 LOG = logging.getLogger(__name__)
 
-JSON_TYPE = "application/json;charset=UTF-8"
 MAX_URL_BYTES = 8192
 TABLE_RE = re.compile(r"^/api/now(?:/(v1|v2))?/table/([^/]+)(?:/([^/]+))?/?$")
 STATS_RE = re.compile(r"^/api/now(?:/v1)?/stats/([^/]+)/?$")
 BATCH_RE = re.compile(r"^/api/now(?:/v1)?/batch/?$")
-CANCELLED = (
-    "Transaction cancelled: maximum execution time exceeded",
-    "Transaction cancelled: maximum execution time exceeded Check logs for error"
-    " trace or enable glide.rest.debug property to verify REST request processing",
-)
 LOGIN_PAGE = (
     "<html><head><title>Log in | ServiceNow</title></head><body>"
     '<form id="loginPage" action="login.do" method="post">'
@@ -42,28 +41,6 @@ HTML_414 = (
     "<html><head><title>414 Request-URI Too Long</title></head><body>"
     "<center><h1>414 Request-URI Too Long</h1></center></body></html>"
 )
-
-
-def json_response(
-    body: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    """A JSON response with ServiceNow's exact content type."""
-    data = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-    return Response(
-        data.encode(), status=status, headers=headers, content_type=JSON_TYPE
-    )
-
-
-def error_response(status: int, message: str, detail: str | None = None) -> Response:
-    """The ServiceNow error envelope (§8.1)."""
-    body = {"error": {"message": message, "detail": detail}, "status": "failure"}
-    return json_response(body, status)
-
-
-def unauthenticated() -> Response:
-    return error_response(
-        401, "User Not Authenticated", "Required to provide Auth information"
-    )
 
 
 class EmulatorApp:
@@ -170,9 +147,9 @@ class EmulatorApp:
             )
         match = STATS_RE.match(path)
         if match and method == "GET":
-            return handlers.stats(self.instance, request, user, match.group(1))
+            return aggregate.stats(self.instance, request, user, match.group(1))
         if BATCH_RE.match(path) and method == "POST":
-            return handlers.batch(self, request, user)
+            return batch.batch(self, request, user)
         return error_response(
             400, "Requested URI does not represent any resource", None
         )

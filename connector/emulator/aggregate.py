@@ -1,0 +1,114 @@
+"""Aggregate API: ``GET /api/now/stats/{table}`` (TABLE_API.md §7.2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Request, Response
+
+from connector.emulator.auth import User
+from connector.emulator.instance import CASE_TABLE, ApiError, Instance
+from connector.emulator.params import flag, query_of
+from connector.emulator.responses import json_response
+
+AGGREGATES = ("avg", "sum", "min", "max")
+
+
+def _number(value: float | None, kind: str) -> str:
+    if value is None:
+        return ""
+    if kind == "avg":
+        return f"{value:.4f}"
+    if float(value).is_integer():
+        return str(int(value))
+    return repr(round(float(value), 4))
+
+
+def stats(
+    instance: Instance, request: Request, user: User, table_name: str
+) -> Response:
+    """``GET /api/now/stats/{table}`` with the shapes of §7.2."""
+    if not instance.registry.has_table(table_name):
+        raise ApiError(400, f"Invalid table {table_name}")
+    if user.name == instance.acl_user and table_name in (CASE_TABLE, "task"):
+        # The Aggregate API wants read access to every record of the table.
+        raise ApiError(
+            403,
+            "Insufficient rights to query records",
+            f"ACL restricts some records of {table_name}",
+        )
+    instance.check_read(user.name, table_name)
+    args = request.args
+    compiled = instance.compile(table_name, query_of(instance, table_name, args))
+    selects, labels = _aggregate_selects(instance, table_name, args)
+    groups = _group_exprs(instance, table_name, args)
+    if not groups and not selects:
+        return json_response({"result": {"stats": {}}})
+
+    sql = (
+        f"SELECT {', '.join([e for _, e in groups] + selects)}"
+        f" FROM {instance.source(table_name)} AS t WHERE {compiled.where}"
+    )
+    if groups:
+        by = ", ".join(e for _, e in groups)
+        sql += f" GROUP BY {by} ORDER BY {by}"
+    rows = instance.store.query(sql, compiled.params)
+    results = [_stats_row(row[len(groups) :], labels) for row in rows]
+    if not groups:
+        return json_response({"result": results[0]})
+
+    for row, result in zip(rows, results, strict=True):
+        result["groupby_fields"] = [
+            {"field": name, "value": row[i] or ""} for i, (name, _) in enumerate(groups)
+        ]
+    return json_response({"result": results})
+
+
+def _group_exprs(
+    instance: Instance, table_name: str, args: MultiDict
+) -> list[tuple[str, str]]:
+    """``sysparm_group_by`` fields that resolve, with their SQL expressions."""
+    out: list[tuple[str, str]] = []
+    for name in (g.strip() for g in args.get("sysparm_group_by", "").split(",")):
+        resolved = instance.compiler.resolve(table_name, name) if name else None
+        if resolved is not None:
+            out.append((name, resolved[0]))
+    return out
+
+
+def _aggregate_selects(
+    instance: Instance, table_name: str, args: MultiDict
+) -> tuple[list[str], list[tuple[str, str, str]]]:
+    selects: list[str] = []
+    labels: list[tuple[str, str, str]] = []
+    if flag(args, "sysparm_count"):
+        selects.append("COUNT(*)")
+        labels.append(("count", "", "count"))
+    for kind in AGGREGATES:
+        for name in args.get(f"sysparm_{kind}_fields", "").split(","):
+            name = name.strip()
+            resolved = instance.compiler.resolve(table_name, name) if name else None
+            if resolved is None:
+                continue
+            expr, meta = resolved
+            numeric = meta.is_numeric or kind in ("avg", "sum")
+            value = (
+                f"CAST(NULLIF({expr}, '') AS REAL)"
+                if numeric
+                else f"NULLIF({expr}, '')"
+            )
+            selects.append(f"{kind.upper()}({value})")
+            labels.append((kind, name, "number" if numeric else "text"))
+    return selects, labels
+
+
+def _stats_row(values: tuple, labels: list[tuple[str, str, str]]) -> dict[str, Any]:
+    stats_out: dict[str, Any] = {}
+    for value, (kind, name, form) in zip(values, labels, strict=True):
+        if kind == "count":
+            stats_out["count"] = str(value)
+            continue
+        text = _number(value, kind) if form == "number" else (value or "")
+        stats_out.setdefault(kind, {})[name] = text
+    return {"stats": stats_out}
