@@ -40,8 +40,10 @@ def coerce_value(raw: Any, kind: str) -> Any:
     if kind == "reference":
         return _reference(raw)
     if isinstance(raw, dict):
-        # A reference-shaped value where a scalar was expected: use its value.
-        raw = raw.get("value", "")
+        if "value" not in raw:
+            # Only a display value: its format and zone are the user's (C04).
+            raise CoercionError(f"expected a stored value, got only {raw!r}")
+        raw = raw["value"]
     if raw is None or raw == "":
         return None
     if not isinstance(raw, str):

@@ -124,3 +124,23 @@ def test_durations_are_seconds_since_the_1970_epoch(seconds: int) -> None:
     text = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
     assert coerce_value(text, "duration") == seconds
+
+
+C04_PAIRS = [
+    ("2022-12-07 05:38:52", "2022-12-07 13:38:52"),
+    ("12-07-2022 15:47:34", "2022-12-07 13:47:34"),
+    ("06/12/2022 23:38:52 PM", "2022-12-07 09:38:52"),
+    ("07.12.2022 0:38:52", "2022-12-06 19:38:52"),
+    ("Dec-07-2022 00:38:52 AM    ", "2022-12-06 19:38:52"),
+]
+
+
+@pytest.mark.parametrize(("display", "value"), C04_PAIRS)
+def test_c04_every_display_format_normalises_to_the_utc_value(
+    display: str, value: str
+) -> None:
+    moment = coerce_value({"display_value": display, "value": value}, "datetime")
+
+    assert moment == datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    with pytest.raises(CoercionError):
+        coerce_value({"display_value": display}, "datetime")
