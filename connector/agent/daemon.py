@@ -120,10 +120,6 @@ class Daemon:
         self._server: OperatorServer | None = None
         self._signals = 0
         self._run_ids: dict[str, str] = {}
-        # The listener below logs each job error, miss and overlap once, with its
-        # consequence; APScheduler's own lines would say it twice.
-        logging.getLogger("apscheduler.executors").setLevel(logging.CRITICAL)
-        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -133,6 +129,10 @@ class Daemon:
             self.settings.daemon.http,
             allow_remote=self.settings.daemon.http_allow_remote,
         )
+        # The listener logs each job error, miss and overlap once, with its
+        # consequence; APScheduler's own lines would say it twice.
+        logging.getLogger("apscheduler.executors").setLevel(logging.CRITICAL)
+        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
         with DaemonLock(self.settings.store.url):
             steps.prepare_store(self.settings)
             self._server = OperatorServer(

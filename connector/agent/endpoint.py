@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import socket
 import threading
 from collections.abc import Iterable
 
@@ -14,7 +15,7 @@ from werkzeug.wrappers import Request, Response
 
 from connector.agent.health import HealthState
 from connector.agent.metrics import AgentMetrics
-from connector.errors import ConfigError, Problem
+from connector.errors import ConfigError, CsmSyncError, Problem
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,10 @@ def parse_listen(value: str, *, allow_remote: bool) -> tuple[str, int]:
             port_text,
         )
     return host, int(port_text)
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 def is_loopback(host: str) -> bool:
@@ -95,7 +100,20 @@ class OperatorServer:
     """Serve the operator app on a background thread until :meth:`stop`."""
 
     def __init__(self, app: OperatorApp, host: str, port: int) -> None:
-        self._server: BaseWSGIServer = make_server(host, port, app, threaded=True)
+        # Bind here: werkzeug turns a busy port into sys.exit(1) with a banner.
+        try:
+            self._socket = socket.create_server(
+                (host, port), family=_family(host), reuse_port=False
+            )
+        except OSError as exc:
+            raise CsmSyncError(
+                f"cannot serve /healthz and /metrics on {host}:{port} "
+                f"({exc.strerror or exc}); set daemon.http to a free port or stop "
+                "the process that uses it"
+            ) from exc
+        self._server: BaseWSGIServer = make_server(
+            host, port, app, threaded=True, fd=self._socket.fileno()
+        )
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="csm-sync-http", daemon=True
         )
@@ -103,9 +121,9 @@ class OperatorServer:
     @property
     def url(self) -> str:
         """Base URL the server listens on (with the real port when 0 was asked)."""
-        host = self._server.host
+        host, port = self._socket.getsockname()[:2]
         host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self._server.server_port}"
+        return f"http://{host}:{port}"
 
     def start(self) -> None:
         """Start serving in the background."""
@@ -116,4 +134,5 @@ class OperatorServer:
         """Stop serving and close the socket."""
         self._server.shutdown()
         self._server.server_close()
+        self._socket.close()
         self._thread.join(timeout=5)

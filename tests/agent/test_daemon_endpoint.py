@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -13,7 +14,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from connector.agent.endpoint import OperatorApp, OperatorServer, parse_listen
 from connector.agent.health import HealthState, is_unreachable
 from connector.agent.metrics import AgentMetrics
-from connector.errors import ConfigError, InstanceError, RetriableInstanceError
+from connector.errors import (
+    ConfigError,
+    CsmSyncError,
+    InstanceError,
+    RetriableInstanceError,
+)
 
 T0 = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 
@@ -172,3 +178,19 @@ def test_malformed_addresses_name_the_key(address: str) -> None:
         parse_listen(address, allow_remote=False)
 
     assert refused.value.problems[0].key == "daemon.http"
+
+
+def test_a_busy_port_is_a_clear_error(clock: FrozenClock) -> None:
+    app = OperatorApp(
+        HealthState(max_staleness_seconds=60, clock=clock), AgentMetrics()
+    )
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+
+        with pytest.raises(CsmSyncError) as refused:
+            OperatorServer(app, "127.0.0.1", port)
+
+    assert f"127.0.0.1:{port}" in str(refused.value)
+    assert "set daemon.http to a free port" in str(refused.value)
