@@ -123,7 +123,10 @@ class EmulatorApp:
             if self.faults.retry_after is not None:
                 response.headers["Retry-After"] = str(self.faults.retry_after)
             return response
-        if fault in ("rate_500", "rate_502", "rate_503"):
+        if fault == "rate_500":
+            return error_response(500, "Internal server error", None)
+        if fault in ("rate_502", "rate_503"):
+            # Gateway errors come from the load balancer: HTML, not JSON.
             status = int(fault[-3:])
             return Response(
                 f"<html><body>{status} Error</body></html>",

@@ -47,6 +47,8 @@ def test_5xx_faults(empty_emulator: EmulatorServer, admin: Api, status: int) -> 
     response = admin.get(f"/api/now/table/{CASE}")
 
     assert response.status_code == status
+    kind = "application/json" if status == 500 else "text/html"
+    assert response.headers["Content-Type"].startswith(kind)
 
 
 def test_202_empty_body(empty_emulator: EmulatorServer, admin: Api) -> None:
