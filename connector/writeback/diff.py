@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from connector.writeback.fields import FieldSpec
 from connector.writeback.models import WritebackState
-from connector.writeback.normalise import normalise
+from connector.writeback.normalise import normalise, same_value
 
 # Written only together with a real change: a new timestamp alone is no news.
 COMPANION_KEYS = frozenset({"updated"})
@@ -52,10 +52,9 @@ class Known:
     from_state: bool = False
 
     def matches(self, desired: str, internal_type: str) -> bool:
-        wanted = normalise(desired, internal_type)
-        if wanted == normalise(self.value, internal_type):
+        if same_value(desired, self.value, internal_type):
             return True
-        return bool(self.returned) and wanted == normalise(self.returned, internal_type)
+        return bool(self.returned) and same_value(desired, self.returned, internal_type)
 
 
 def known_from_state(rows: list[WritebackState]) -> dict[tuple[str, str], Known]:

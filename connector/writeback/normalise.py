@@ -48,21 +48,31 @@ def format_number(value: Decimal) -> str:
 
 
 def normalise(value: object, internal_type: str = "string") -> str:
-    """The comparable form of a value of the given ServiceNow type."""
-    text = to_text(value)
+    """The canonical form of a value of the given ServiceNow type."""
     if isinstance(value, dict):
         # A reference that slipped through as {link, value}.
-        text = to_text(value.get("value"))
-    text = html.unescape(text).strip()
+        value = value.get("value")
+    text = to_text(value).strip()
     if not text:
         return ""
     if internal_type in INTEGER_TYPES or internal_type in DECIMAL_TYPES:
-        return _normalise_number(text)
+        return _normalise_number(html.unescape(text))
     if internal_type in ("glide_date_time", "due_date"):
-        return _normalise_datetime(text)
+        return _normalise_datetime(html.unescape(text))
     if internal_type == "glide_date":
-        return text[:10]
+        return html.unescape(text)[:10]
     return _SPACES.sub(" ", text)
+
+
+def comparable_forms(value: object, internal_type: str = "string") -> set[str]:
+    """The value as written and as an HTML-unescaped reading of it.
+
+    A sanitising rule escapes text once (``&`` → ``&amp;``); text that already
+    looks like an entity (``&lt``) must still match its escaped echo, so both
+    readings of each side are compared.
+    """
+    plain = normalise(value, internal_type)
+    return {plain, normalise(html.unescape(plain), internal_type)}
 
 
 def _normalise_number(text: str) -> str:
@@ -83,4 +93,7 @@ def _normalise_datetime(text: str) -> str:
 
 def same_value(sent: object, returned: object, internal_type: str) -> bool:
     """True when the instance stored what was sent, up to harmless reformatting."""
-    return normalise(sent, internal_type) == normalise(returned, internal_type)
+    return bool(
+        comparable_forms(sent, internal_type)
+        & comparable_forms(returned, internal_type)
+    )

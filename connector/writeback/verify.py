@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from connector.writeback.diff import FieldWrite
-from connector.writeback.normalise import normalise
+from connector.writeback.normalise import same_value
 
 Outcome = Literal["ok", "failed"]
 
@@ -81,9 +81,7 @@ def _verify_field(
         return FieldResult(write, "failed", None, message)
 
     returned = _as_text(record[element])
-    if normalise(returned, write.spec.internal_type) == normalise(
-        write.new, write.spec.internal_type
-    ):
+    if same_value(write.new, returned, write.spec.internal_type):
         return FieldResult(write, "ok", returned)
 
     if element in read_only:

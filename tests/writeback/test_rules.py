@@ -20,6 +20,7 @@ from connector.writeback.guard import (
     ensure_writable,
 )
 from connector.writeback.normalise import normalise, same_value
+from connector.writeback.verify import verify_record
 
 AUTH = {"username": "a", "password": "b"}
 BASE = {"instance": {"url": "http://127.0.0.1:1", "auth": AUTH}}
@@ -57,6 +58,12 @@ def test_datetime_forms_compare_equal(moment):
     assert same_value(
         wire, moment.isoformat(timespec="seconds") + "Z", "glide_date_time"
     )
+
+
+@pytest.mark.parametrize("text", ["&lt", "a &amp; b", "&", "<b>", "&#39;"])
+def test_entity_like_text_matches_its_escaped_echo(text):
+    assert same_value(text, html.escape(text), "string")
+    assert same_value(text, text, "string")
 
 
 def test_different_text_is_different():
@@ -134,3 +141,26 @@ def test_remembered_instance_rewrite_counts_as_written():
 
     assert same.writes == []
     assert [w.new for w in changed.writes] == ["z"]
+
+
+@given(
+    score=st.integers(min_value=0, max_value=100),
+    reason=st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)),
+                   max_size=60),
+    pad=st.sampled_from(["", " ", "\n", "\t "]),
+)  # fmt: skip
+def test_a_sanitised_answer_is_a_success_and_needs_no_second_write(score, reason, pad):
+    specs = [s for s in account_fields(settings()) if s.key in ("score", "reason")]
+    desired = {"u_health_score": str(score), "u_health_reason": reason.strip()}
+    first = diff_account("a", desired, specs, {})
+    answer = {"u_health_score": f"{score}.0",
+              "u_health_reason": pad + html.escape(reason.strip()) + pad}  # fmt: skip
+
+    verdicts = verify_record(first.writes, answer)
+    known = {
+        ("a", v.write.spec.element): Known(v.write.new, v.returned or "", True)
+        for v in verdicts
+    }
+
+    assert all(v.ok for v in verdicts)
+    assert diff_account("a", desired, specs, known).writes == []
