@@ -6,8 +6,11 @@ Exit status: 0 success, 1 a table run failed or stopped, 2 bad usage or config.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated
 
@@ -56,6 +59,26 @@ def parse_when(value: str | None, option: str) -> datetime | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+@contextmanager
+def stop_on_signals(event: threading.Event) -> Iterator[None]:
+    """SIGINT/SIGTERM finish the page in hand and stop; a second SIGINT aborts."""
+
+    def handle(signum: int, _frame: object) -> None:
+        if event.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        event.set()
+        typer.secho("stopping after the pages in hand...", err=True)
+
+    previous = {
+        sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _exit_for(results: list[RunResult]) -> None:
@@ -110,7 +133,7 @@ def backfill_command(
     settings = _settings(config)
     start, end = parse_when(since, "--since"), parse_when(until, "--until")
     stop = threading.Event()
-    with backfill_progress(sys.stdout.isatty()) as progress:
+    with stop_on_signals(stop), backfill_progress(sys.stdout.isatty()) as progress:
         results = run_backfill(
             settings,
             tables=table,
@@ -141,7 +164,11 @@ def sync_command(
     from connector.sync.incremental import run_incremental
 
     settings = _settings(config)
-    results = run_incremental(settings, tables=table, reconcile=reconcile)
+    stop = threading.Event()
+    with stop_on_signals(stop):
+        results = run_incremental(
+            settings, tables=table, reconcile=reconcile, stop_event=stop
+        )
     _exit_for(results)
 
 

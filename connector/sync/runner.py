@@ -31,6 +31,11 @@ from connector.sync.pull import RunStats
 
 log = logging.getLogger(__name__)
 
+STOPPED_MESSAGE = (
+    "stopped on request after committing the pages in hand; run the same "
+    "command again to resume"
+)
+
 # Errors after which no further table is worth trying in this pass.
 STOP_PASS = (RateLimitCeilingError, AuthError)
 
@@ -123,12 +128,20 @@ def run_table(
     outcome, error, fatal = "ok", None, None
     try:
         if not body(run_id, stats):
-            outcome = "stopped"
+            outcome, error = "stopped", STOPPED_MESSAGE
+            fatal = _Stopped(STOPPED_MESSAGE)
     except RateLimitCeilingError as exc:
         outcome, error, fatal = "stopped", _resume_message(exc), exc
     except CsmSyncError as exc:
         outcome, error = "failed", str(exc)
         fatal = exc if isinstance(exc, STOP_PASS) else None
+    except BaseException as exc:
+        # Not ours to handle (a bug, Ctrl-C): record the run, then let it go.
+        _record(session, run_id, stats, "failed", f"{type(exc).__name__}: {exc}", 0)
+        raise
+    retries = session.client.metrics.retries - retries_before
+    seconds = round(time.monotonic() - started, 3)
+    _record(session, run_id, stats, outcome, error, retries, seconds)
     result = RunResult(
         mapping=prepared.name,
         source_table=prepared.mapping.source,
@@ -141,19 +154,10 @@ def run_table(
         unchanged=stats.unchanged,
         deleted=stats.deleted,
         quarantined=stats.quarantined,
-        retries=session.client.metrics.retries - retries_before,
-        seconds=round(time.monotonic() - started, 3),
+        retries=retries,
+        seconds=seconds,
         error=error,
         window=window,
-    )
-    checkpoints.finish_run(
-        session.store,
-        run_id,
-        outcome=outcome,
-        error=error,
-        retries=result.retries,
-        duration_seconds=result.seconds,
-        **stats.as_columns(),
     )
     log_summary(result)
     if fatal is not None:
@@ -161,10 +165,34 @@ def run_table(
     return result
 
 
+def _record(
+    session: SyncSession,
+    run_id: int,
+    stats: RunStats,
+    outcome: str,
+    error: str | None,
+    retries: int,
+    seconds: float | None = None,
+) -> None:
+    checkpoints.finish_run(
+        session.store,
+        run_id,
+        outcome=outcome,
+        error=error,
+        retries=retries,
+        duration_seconds=seconds,
+        **stats.as_columns(),
+    )
+
+
+class _Stopped(CsmSyncError):
+    """Internal: a stop was requested; the pages in hand were committed."""
+
+
 class _PassStopped(Exception):
     """Internal: a table ended with an error that stops the whole pass."""
 
-    def __init__(self, result: RunResult, cause: CsmSyncError) -> None:
+    def __init__(self, result: RunResult, cause: BaseException) -> None:
         self.result = result
         self.cause = cause
         super().__init__(str(cause))

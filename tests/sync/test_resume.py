@@ -152,3 +152,30 @@ def test_mutations_during_a_backfill_land_after_the_next_sync(store_url: str) ->
         assert sum(r.deleted for r in results) > 0
         for name in TABLES:
             assert_store_matches_source(emu, store_url, shipped(name))
+
+
+def test_sigterm_finishes_the_page_in_hand_and_a_rerun_completes(
+    tmp_path: Path, tmp_sqlite_url: str
+) -> None:
+    with EmulatorServer(accounts=5, seed=7) as emu:
+        emu.instance.faults.update(latency_ms=20)
+        config = write_config(tmp_path / "config.yaml", emu, tmp_sqlite_url)
+        process = backfill_process(config, emu)
+        deadline = time.monotonic() + 60
+        while stored_count(tmp_sqlite_url) == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+        kept = stored_count(tmp_sqlite_url)
+        emu.instance.faults.update(latency_ms=0)
+        settings = make_settings(emu, tmp_sqlite_url, tables=TABLES, slice_days=120)
+        results = run_backfill(settings)
+
+        assert process.returncode == 1
+        assert "stopped on request" in err.decode()
+        assert "Traceback" not in err.decode()
+        assert 0 < kept < sum(emu.instance.count(t) for t in TABLES)
+        assert sum(r.unchanged + r.updated for r in results) == 0
+        for name in TABLES:
+            assert_store_matches_source(emu, tmp_sqlite_url, shipped(name))
