@@ -40,7 +40,8 @@ def stats(
         )
     instance.check_read(user.name, table_name)
     args = request.args
-    compiled = instance.compile(table_name, query_of(instance, table_name, args))
+    query = query_of(instance, table_name, args)
+    compiled = instance.compile(table_name, query, user.name)
     selects, labels = _aggregate_selects(instance, table_name, args)
     groups = _group_exprs(instance, table_name, args)
     if not groups and not selects:

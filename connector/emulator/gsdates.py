@@ -9,7 +9,7 @@ from __future__ import annotations
 import calendar
 import re
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 FMT = "%Y-%m-%d %H:%M:%S"
 _CALL = re.compile(r"^\s*gs\.(\w+)\((.*)\)\s*;?\s*$", re.S)
@@ -131,13 +131,29 @@ def _date_generate(args: list[str]) -> str | None:
     return f"{day} {when}"
 
 
-def evaluate(expression: str, now: datetime) -> str | None:
-    """Evaluate ``gs.xxx(...)`` (without the ``javascript:`` prefix), or None."""
+def evaluate(expression: str, now: datetime, tz: tzinfo | None = None) -> str | None:
+    """Evaluate ``gs.xxx(...)`` (without the ``javascript:`` prefix), or None.
+
+    ``now`` is UTC. With a user time zone ``tz`` the calendar (start of day,
+    week, month) and ``dateGenerate`` literals are the user's, and the answer
+    is converted back to UTC, as the platform does (TABLE_API.md §3.3).
+    """
+    utc_now = now.replace(microsecond=0, tzinfo=None)
+    if tz is None:
+        return _evaluate_local(expression, utc_now)
+    local_now = utc_now.replace(tzinfo=UTC).astimezone(tz).replace(tzinfo=None)
+    local = _evaluate_local(expression, local_now)
+    if local is None or len(local) != len("YYYY-MM-DD HH:MM:SS"):
+        return local
+    moment = datetime.strptime(local, FMT).replace(tzinfo=tz)
+    return _fmt(moment.astimezone(UTC).replace(tzinfo=None))
+
+
+def _evaluate_local(expression: str, now: datetime) -> str | None:
     match = _CALL.match(expression)
     if not match:
         return None
     func, args = match.group(1), _args(match.group(2))
-    now = now.replace(microsecond=0, tzinfo=None)
     if func == "now":
         return now.strftime("%Y-%m-%d")
     if func == "nowDateTime" or func == "nowNoTZ":

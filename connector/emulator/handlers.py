@@ -111,7 +111,8 @@ def read_page(
     instance: Instance, args: MultiDict, user: User, table_name: str, limit: int
 ) -> Page:
     """Query, count and ACL-filter one page of a list GET."""
-    compiled = instance.compile(table_name, query_of(instance, table_name, args))
+    query = query_of(instance, table_name, args)
+    compiled = instance.compile(table_name, query, user.name)
     keys = requested_keys(instance, table_name, args)
     if compiled.dropped and instance.faults.invalid_query_returns_no_rows:
         return Page([], keys, 0, False)
@@ -146,7 +147,8 @@ def get_list(
     if version == "v1" and not page.rows:
         raise ApiError(404, "No Record found", "Records not found")
 
-    body = Renderer(instance, base_url(request)).render(
+    tz = instance.tz_for(user.name)
+    body = Renderer(instance, base_url(request), tz).render(
         table_name,
         page.rows,
         page.keys,
@@ -197,7 +199,7 @@ def link_header(
 
 
 def render_one(
-    instance: Instance, request: Request, table_name: str, sys_id: str
+    instance: Instance, request: Request, user: User, table_name: str, sys_id: str
 ) -> dict[str, Any] | None:
     args = request.args
     keys = requested_keys(instance, table_name, args)
@@ -205,7 +207,8 @@ def render_one(
     rows = fetch(instance, table_name, compiled, keys, limit=1, offset=0)
     if not rows:
         return None
-    return Renderer(instance, base_url(request)).render(
+    tz = instance.tz_for(user.name)
+    return Renderer(instance, base_url(request), tz).render(
         table_name,
         rows,
         keys,
@@ -232,7 +235,8 @@ def get_one(
 ) -> Response:
     if not _visible(instance, user, table_name, sys_id):
         raise _not_found()
-    return json_response({"result": render_one(instance, request, table_name, sys_id)})
+    body = {"result": render_one(instance, request, user, table_name, sys_id)}
+    return json_response(body)
 
 
 def _body(instance: Instance, request: Request, table_name: str) -> dict[str, Any]:
@@ -272,6 +276,7 @@ def _from_display(instance: Instance, table_name: str, name: str, value: Any) ->
 def _write_answer(
     instance: Instance,
     request: Request,
+    user: User,
     table_name: str,
     sys_id: str,
     status: int,
@@ -279,7 +284,7 @@ def _write_answer(
 ) -> Response:
     if request.headers.get("X-no-response-body", "").lower() == TRUE:
         return Response(b"", status=status, headers=headers)
-    body = {"result": render_one(instance, request, table_name, sys_id)}
+    body = {"result": render_one(instance, request, user, table_name, sys_id)}
     return json_response(body, status, headers)
 
 
@@ -289,7 +294,7 @@ def post(instance: Instance, request: Request, user: User, table_name: str) -> R
     row = instance.insert(table_name, values, user=user.name)
     location = f"{base_url(request)}/api/now/table/{table_name}/{row['sys_id']}"
     return _write_answer(
-        instance, request, table_name, row["sys_id"], 201, {"Location": location}
+        instance, request, user, table_name, row["sys_id"], 201, {"Location": location}
     )
 
 
@@ -306,7 +311,7 @@ def patch(
     kept = instance.clean(table_name, values)
     instance.check_write(user, table_name, "update", kept)
     instance.update(table_name, sys_id, values, user=user.name)
-    return _write_answer(instance, request, table_name, sys_id, 200)
+    return _write_answer(instance, request, user, table_name, sys_id, 200)
 
 
 def delete(instance: Instance, user: User, table_name: str, sys_id: str) -> Response:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from connector.emulator import metadata
 from connector.emulator.auth import Authenticator, RateLimiter, User
@@ -113,6 +114,7 @@ class Instance:
         client_id: str = "csm-sync",
         client_secret: str = "csm-sync-secret",
         token_lifetime_s: int = 1800,
+        user_time_zones: dict[str, str] | None = None,
         clock: Callable[[], datetime] | None = None,
         progress: ProgressFn | None = None,
     ) -> None:
@@ -123,6 +125,8 @@ class Instance:
         self.integration_password = integration_password
         self.acl_user, self.acl_password = acl_user, acl_password
         self.restricted_user = restricted_user
+        # Users live in UTC unless given a zone here (user name -> IANA zone).
+        self.user_time_zones: dict[str, str] = dict(user_time_zones or {})
         self.restricted_password = restricted_password
         self.client_id, self.client_secret = client_id, client_secret
         users = [
@@ -318,8 +322,18 @@ class Instance:
             self._sources[table] = found
         return found
 
-    def compile(self, table: str, query: str) -> Compiled:
-        return self.compiler.compile(table, query)
+    def tz_for(self, user: str | None) -> ZoneInfo | None:
+        """The session time zone of ``user`` (None = UTC)."""
+        name = self.user_time_zones.get(user or "")
+        return ZoneInfo(name) if name else None
+
+    def compile(self, table: str, query: str, user: str | None = None) -> Compiled:
+        """Compile ``sysparm_query``; gs.* helpers use ``user``'s calendar."""
+        tz = self.tz_for(user)
+        if tz is None:
+            return self.compiler.compile(table, query)
+        compiler = QueryCompiler(self.registry, self.source, self.now_naive, tz)
+        return compiler.compile(table, query)
 
     def select(
         self,

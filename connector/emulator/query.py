@@ -13,7 +13,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from connector.emulator import gsdates
 from connector.emulator.registry import FieldMeta, Registry
@@ -162,10 +162,12 @@ class QueryCompiler:
         registry: Registry,
         source: Callable[[str], str],
         now: Callable[[], datetime],
+        tz: tzinfo | None = None,
     ) -> None:
         self.registry = registry
         self.source = source
         self.now = now
+        self.tz = tz  # the session user's time zone for gs.* helpers
 
     # --- fields ---------------------------------------------------------------
 
@@ -200,7 +202,9 @@ class QueryCompiler:
         """Evaluate ``javascript:`` helpers and normalise to the stored form."""
         value = raw
         if value.startswith("javascript:"):
-            evaluated = gsdates.evaluate(value[len("javascript:") :], self.now())
+            evaluated = gsdates.evaluate(
+                value[len("javascript:") :], self.now(), self.tz
+            )
             if evaluated is None:
                 raise InvalidTerm(raw)
             value = evaluated

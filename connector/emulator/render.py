@@ -8,6 +8,7 @@ choice without a label displays as JSON null, like the recorded instances do.
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from connector.emulator.registry import FieldMeta
@@ -33,13 +34,25 @@ def duration_prose(value: str) -> str:
     return " ".join(words)
 
 
+def local_time(value: str, tz: tzinfo) -> str:
+    """A stored UTC date-time shown in the user's zone (C04)."""
+    try:
+        moment = datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        return value
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+
+
 class Renderer:
     """Renders rows of one table for one request."""
 
-    def __init__(self, instance: Instance, base_url: str) -> None:
+    def __init__(
+        self, instance: Instance, base_url: str, tz: tzinfo | None = None
+    ) -> None:
         self.instance = instance
         self.registry = instance.registry
         self.base_url = base_url.rstrip("/")
+        self.tz = tz  # display values of date-times are in the user's zone
 
     def meta_for(self, table: str, key: str) -> FieldMeta | None:
         if "." in key:
@@ -148,6 +161,8 @@ class Renderer:
             return self.registry.label(value) if value else value
         if kind == "due_date" and not value:
             return "UNKNOWN"
+        if kind in ("glide_date_time", "due_date") and value and self.tz:
+            return local_time(value, self.tz)
         if kind == "glide_duration" and value:
             return duration_prose(value)
         if kind in ("integer", "longint") and value:

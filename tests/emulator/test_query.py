@@ -355,3 +355,51 @@ def test_and_or_nq_queries_match_an_oracle(
     found = sorted(numbers(api, encode(blocks)))
 
     assert found == expected
+
+
+def test_user_time_zone_moves_display_values_and_gs_calendars() -> None:
+    now = datetime(2026, 7, 5, 6, 0, 0, tzinfo=UTC)  # 23:00 on 4 July in Los Angeles
+    zones = {"integration": "America/Los_Angeles"}
+    with EmulatorServer(accounts=0, clock=lambda: now, user_time_zones=zones) as emu:
+        for opened in ("2026-07-04 10:00:00", "2026-07-05 02:00:00"):
+            emu.instance.insert(CASE, {"opened_at": opened})  # 03:00 / 19:00 PDT
+        local = make_api(emu, "integration", "integration")
+        utc = make_api(emu, "admin", "admin")
+        query = "opened_at>=javascript:gs.beginningOfToday()^ORDERBYopened_at"
+
+        shown = local.result(
+            f"/api/now/table/{CASE}",
+            sysparm_query="ORDERBYopened_at",
+            sysparm_display_value="all",
+            sysparm_fields="opened_at",
+        )
+        local_today = local.result(
+            f"/api/now/table/{CASE}", sysparm_query=query, sysparm_fields="opened_at"
+        )
+        utc_today = utc.result(
+            f"/api/now/table/{CASE}", sysparm_query=query, sysparm_fields="opened_at"
+        )
+
+    assert shown[1]["opened_at"] == {
+        "display_value": "2026-07-04 19:00:00",
+        "value": "2026-07-05 02:00:00",
+    }
+    # Los Angeles' "today" began at 2026-07-04 07:00 UTC: both rows are in it.
+    assert [r["opened_at"] for r in local_today] == [
+        "2026-07-04 10:00:00",
+        "2026-07-05 02:00:00",
+    ]
+    assert [r["opened_at"] for r in utc_today] == ["2026-07-05 02:00:00"]
+
+
+def test_gs_helpers_in_a_user_zone() -> None:
+    from zoneinfo import ZoneInfo
+
+    now = datetime(2026, 3, 11, 3, 0, 0)  # UTC; 10 March 20:00 in Los Angeles
+    tz = ZoneInfo("America/Los_Angeles")
+
+    assert gsdates.evaluate("gs.beginningOfToday()", now, tz) == "2026-03-10 07:00:00"
+    assert gsdates.evaluate("gs.dateGenerate('2026-03-10','start')", now, tz) == (
+        "2026-03-10 07:00:00"
+    )
+    assert gsdates.evaluate("gs.now()", now, tz) == "2026-03-10"
