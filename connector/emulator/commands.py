@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from rich.console import Console
@@ -160,6 +161,10 @@ def emulator_command(
     unstable_order: Annotated[
         bool, typer.Option(help="Break sort ties (and no-ORDERBY order) at random.")
     ] = False,
+    user_tz: Annotated[
+        list[str] | None,
+        typer.Option("--user-tz", help="USER=Area/City: a user's time zone."),
+    ] = None,
     mutate_rate: Annotated[
         float, typer.Option(help="Background updates/deletes per second.")
     ] = 0.0,
@@ -174,6 +179,7 @@ def emulator_command(
             2,
         )
     day = _parse_day(as_of)
+    zones = _parse_zones(user_tz or [])
     if db is not None and not db.parent.is_dir():
         fail(f"--db {db}: folder {db.parent} does not exist; create it first", 2)
     faults = _faults(
@@ -201,6 +207,7 @@ def emulator_command(
             progress=progress,
             admin_password=admin_password,
             token_lifetime_s=token_lifetime,
+            user_time_zones=zones,
         )
     if truth is not None:
         truth.write_text(json.dumps(server.instance.truth, indent=2, default=str))
@@ -218,6 +225,21 @@ def emulator_command(
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+def _parse_zones(pairs: list[str]) -> dict[str, str]:
+    zones: dict[str, str] = {}
+    for pair in pairs:
+        user, _, zone = pair.partition("=")
+        try:
+            ZoneInfo(zone)
+        except (ValueError, ZoneInfoNotFoundError):
+            fail(
+                f"--user-tz {pair!r}: expected USER=Area/City, e.g. admin=Europe/Paris",
+                2,
+            )
+        zones[user] = zone
+    return zones
 
 
 def _parse_day(raw: str | None) -> date | None:

@@ -49,6 +49,13 @@ def test_bad_as_of_date_is_a_usage_error() -> None:
     assert "YYYY-MM-DD" in result.output
 
 
+def test_bad_user_time_zone_is_a_usage_error() -> None:
+    result = CliRunner().invoke(app, ["emulator", "--user-tz", "admin=Mars/Olympus"])
+
+    assert result.exit_code == 2
+    assert "USER=Area/City" in result.output
+
+
 def test_db_in_a_missing_folder_is_a_usage_error(tmp_path: Path) -> None:
     missing = tmp_path / "nope" / "instance.db"
 
