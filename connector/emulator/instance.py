@@ -29,6 +29,7 @@ from connector.emulator.registry import (
     TableMeta,
     registry_from_schema,
     schema_system_fields,
+    stable_sys_id,
 )
 from connector.emulator.storage import Store, quote_ident
 
@@ -329,11 +330,21 @@ class Instance:
 
     def compile(self, table: str, query: str, user: str | None = None) -> Compiled:
         """Compile ``sysparm_query``; gs.* helpers use ``user``'s calendar."""
-        tz = self.tz_for(user)
-        if tz is None:
+        if user is None:
             return self.compiler.compile(table, query)
-        compiler = QueryCompiler(self.registry, self.source, self.now_naive, tz)
+        compiler = QueryCompiler(
+            self.registry,
+            self.source,
+            self.now_naive,
+            self.tz_for(user),
+            user_id=self.user_sys_id(user),
+        )
         return compiler.compile(table, query)
+
+    @staticmethod
+    def user_sys_id(user: str) -> str:
+        """The (stable) sys_id of a built-in account, for ``gs.getUserID()``."""
+        return stable_sys_id("sys_user", user)
 
     def select(
         self,

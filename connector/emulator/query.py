@@ -52,6 +52,7 @@ OPERATORS = (
     ">",
     "<",
 )
+_USER_ID = re.compile(r"^gs\.getUserID\(\)\s*;?$")
 _TERM = re.compile(r"^([a-z0-9_.]+)(.*)$", re.S)
 _COMPARE = {"=": "=", "!=": "!=", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
 _FIELD_OPS = {
@@ -163,11 +164,13 @@ class QueryCompiler:
         source: Callable[[str], str],
         now: Callable[[], datetime],
         tz: tzinfo | None = None,
+        user_id: str = "",
     ) -> None:
         self.registry = registry
         self.source = source
         self.now = now
         self.tz = tz  # the session user's time zone for gs.* helpers
+        self.user_id = user_id  # what gs.getUserID() answers
 
     # --- fields ---------------------------------------------------------------
 
@@ -202,9 +205,10 @@ class QueryCompiler:
         """Evaluate ``javascript:`` helpers and normalise to the stored form."""
         value = raw
         if value.startswith("javascript:"):
-            evaluated = gsdates.evaluate(
-                value[len("javascript:") :], self.now(), self.tz
-            )
+            script = value[len("javascript:") :].strip()
+            if _USER_ID.match(script):
+                return self.user_id
+            evaluated = gsdates.evaluate(script, self.now(), self.tz)
             if evaluated is None:
                 raise InvalidTerm(raw)
             value = evaluated

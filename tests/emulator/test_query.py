@@ -403,3 +403,19 @@ def test_gs_helpers_in_a_user_zone() -> None:
         "2026-03-10 07:00:00"
     )
     assert gsdates.evaluate("gs.now()", now, tz) == "2026-03-10"
+
+
+def test_gs_get_user_id_is_the_session_user(empty_emulator: EmulatorServer) -> None:
+    instance = empty_emulator.instance
+    mine = instance.user_sys_id("integration")
+    instance.insert(CASE, {"short_description": "mine", "assigned_to": mine})
+    instance.insert(CASE, {"short_description": "other", "assigned_to": "a" * 32})
+    api = make_api(empty_emulator, "integration", "integration")
+
+    rows = api.result(
+        f"/api/now/table/{CASE}",
+        sysparm_query="assigned_to=javascript:gs.getUserID()",
+        sysparm_fields="short_description",
+    )
+
+    assert rows == [{"short_description": "mine"}]
