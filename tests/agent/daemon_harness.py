@@ -54,6 +54,7 @@ def write_config(
     *,
     http_port: int,
     store_url: str | None = None,
+    page_size: int = 1000,
     **daemon: Any,
 ) -> Path:
     """A daemon config with seconds-scale schedules and secrets from the env."""
@@ -68,6 +69,7 @@ def write_config(
                 "client_secret": f"${{{SECRET_ENV}}}",
             },
             "timeout_seconds": 5,
+            "page_size": page_size,
             "max_retries": 1,
             "backoff_cap_seconds": 1,
         },

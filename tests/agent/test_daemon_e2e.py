@@ -242,15 +242,13 @@ def test_unreachable_instance_turns_health_red_then_stops_with_status_1(
 
 
 def test_sigterm_mid_backfill_then_restart_loses_nothing(tmp_path: Path) -> None:
-    emu = start_emulator(accounts=30)
+    emu = start_emulator(accounts=15)
     try:
         port = free_port()
-        config = write_config(tmp_path, emu.url, emu.instance.truth, http_port=port)
         # Small pages: the backfill is still running when the signal lands.
-        text = config.read_text().replace(
-            "timeout_seconds: 5", "page_size: 10\n  timeout_seconds: 5"
+        config = write_config(
+            tmp_path, emu.url, emu.instance.truth, http_port=port, page_size=10
         )
-        config.write_text(text)
         db = tmp_path / "csm.db"
         first = Agent(config, tmp_path / "run1.log")
         try:

@@ -47,16 +47,16 @@ def test_demo_runs_the_whole_job(tmp_path: Path) -> None:
 
 
 def test_demo_runs_again_in_the_same_folder(tmp_path: Path) -> None:
-    first, _ = _demo(tmp_path, "--accounts", "8")
+    first, _ = _demo(tmp_path, "--accounts", "5")
     edited = tmp_path / "demo" / "mappings" / "customer_account.yaml"
     edited.write_text(edited.read_text() + "\n# edited by the user\n")
 
-    again, _ = _demo(tmp_path, "--accounts", "8")
+    again, _ = _demo(tmp_path, "--accounts", "5")
 
     assert first.returncode == 0 and again.returncode == 0, again.stderr
     # The user's mapping edits survive; the store starts fresh with the emulator.
     assert "# edited by the user" in edited.read_text()
-    assert "8 of 8 accounts, 0 failed" in again.stdout
+    assert "5 of 5 accounts, 0 failed" in again.stdout
 
 
 @pytest.mark.slow
