@@ -10,20 +10,33 @@ import logging
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
 
 from sqlalchemy import func, select
 
 from connector.agent.metrics import AgentMetrics
 from connector.config import Settings
 from connector.errors import CsmSyncError, WriteBackError
+from connector.kpi import compute_kpis as compute_kpi_result
+from connector.kpi import store_snapshot
+from connector.mapping.loader import load_mappings
+from connector.servicenow.client import ServiceNowClient
 from connector.servicenow.metrics import ClientMetrics
-from connector.store.engine import open_store
+from connector.store.engine import Store, open_store
 from connector.store.state import BackfillSlice, SyncRun, SyncState
+from connector.sync.backfill import run_backfill
+from connector.sync.incremental import run_incremental, run_reconcile
+from connector.sync.runner import RunResult, SyncSession, open_session
+from connector.writeback.runner import run_writeback
 
 log = logging.getLogger(__name__)
 
 ROW_OUTCOMES = ("inserted", "updated", "deleted", "quarantined")
+SYNC_MODES = ("incremental", "backfill", "full")
+
+
+def _open_existing(settings: Settings) -> Store:
+    # Migrations ran once at start (prepare_store); no need to check every tick.
+    return open_store(settings.store.url, migrate=False)
 
 
 def prepare_store(settings: Settings) -> None:
@@ -38,10 +51,8 @@ def tables_to_backfill(settings: Settings) -> list[str]:
     (open slices, resumed from their checkpoints) and those that never got a
     cursor, for example because a stop came before their turn.
     """
-    from connector.mapping.loader import load_mappings
-
     mappings = load_mappings(settings.mappings_dir, tables=settings.sync.tables)
-    store = open_store(settings.store.url)
+    store = _open_existing(settings)
     try:
         with store.engine.connect() as conn:
             cursors = dict(
@@ -65,15 +76,12 @@ def tables_to_backfill(settings: Settings) -> list[str]:
 
 def sync(
     settings: Settings, *, stop_event: threading.Event, client_metrics: ClientMetrics
-) -> list[Any]:
+) -> list[RunResult]:
     """A backfill where one is needed, else one incremental pass over every mapping.
 
     Raises:
         SyncFailed: At least one table failed (the others were still synced).
     """
-    from connector.sync.backfill import run_backfill
-    from connector.sync.incremental import run_incremental
-
     pending = tables_to_backfill(settings)
     session = _open_session(settings, client_metrics, tables=pending or None)
     try:
@@ -93,10 +101,8 @@ def sync(
     return results
 
 
-def reconcile(settings: Settings, *, client_metrics: ClientMetrics) -> list[Any]:
+def reconcile(settings: Settings, *, client_metrics: ClientMetrics) -> list[RunResult]:
     """Key reconciliation over every mapping (deletes that left no audit row)."""
-    from connector.sync.incremental import run_reconcile
-
     session = _open_session(settings, client_metrics)
     try:
         results = run_reconcile(settings, session=session)
@@ -106,16 +112,13 @@ def reconcile(settings: Settings, *, client_metrics: ClientMetrics) -> list[Any]
     return results
 
 
-def _open_session(  # type: ignore[no-untyped-def]
+def _open_session(
     settings: Settings,
     client_metrics: ClientMetrics,
     *,
     tables: list[str] | None = None,
-):
+) -> SyncSession:
     """A sync session whose HTTP client counts into the daemon's metrics."""
-    from connector.servicenow.client import ServiceNowClient
-    from connector.sync.runner import open_session
-
     client = ServiceNowClient(settings.instance, metrics=client_metrics)
     return open_session(settings, tables=tables, client=client)
 
@@ -124,9 +127,9 @@ class SyncFailed(CsmSyncError):
     """Some tables of a pass failed; the rest were synced and committed."""
 
 
-def raise_on_failed(results: Sequence[Any]) -> None:
+def raise_on_failed(results: Sequence[RunResult]) -> None:
     """Turn failed table runs into one error naming each table and its reason."""
-    failed = [r for r in results if getattr(r, "outcome", "ok") == "failed"]
+    failed = [r for r in results if r.outcome == "failed"]
     if failed:
         details = "; ".join(f"{r.mapping}: {r.error}" for r in failed)
         raise SyncFailed(f"{len(failed)} of {len(results)} tables failed ({details})")
@@ -134,12 +137,9 @@ def raise_on_failed(results: Sequence[Any]) -> None:
 
 def compute_kpis(settings: Settings, *, as_of: date) -> None:
     """Compute today's KPIs and store them as a snapshot."""
-    from connector.kpi import compute_kpis as compute
-    from connector.kpi import store_snapshot
-
-    store = open_store(settings.store.url)
+    store = _open_existing(settings)
     try:
-        result = compute(store.engine, settings.kpi, as_of=as_of)
+        result = compute_kpi_result(store.engine, settings.kpi, as_of=as_of)
         store_snapshot(store.engine, result)
     finally:
         store.dispose()
@@ -151,8 +151,6 @@ def writeback(settings: Settings) -> dict[str, int]:
     Raises:
         WriteBackError: Some writes failed (they are retried by the next run).
     """
-    from connector.writeback.runner import run_writeback
-
     result = run_writeback(settings)
     outcomes = {
         "written": result.written,
@@ -178,20 +176,15 @@ class PartialWriteback(WriteBackError):
 
 def export_sync_metrics(
     settings: Settings,
-    results: Sequence[Any],
+    results: Sequence[RunResult],
     metrics: AgentMetrics,
     *,
     now: datetime,
 ) -> None:
     """Add row counts from run results and refresh the per-table lag gauges."""
     for result in results:
-        table = _field(result, "source_table", "table", "mapping") or "unknown"
         metrics.add_rows(
-            str(table),
-            {
-                name: int(_field(result, f"rows_{name}", name) or 0)
-                for name in ROW_OUTCOMES
-            },
+            result.mapping, {name: getattr(result, name) for name in ROW_OUTCOMES}
         )
     for table, seconds in table_lags(settings, now=now):
         metrics.set_lag(table, seconds)
@@ -199,25 +192,17 @@ def export_sync_metrics(
 
 def table_lags(settings: Settings, *, now: datetime) -> Iterable[tuple[str, float]]:
     """Seconds between ``now`` and the window end of each table's last good run."""
-    store = open_store(settings.store.url)
+    store = _open_existing(settings)
     try:
         with store.engine.connect() as conn:
             rows = conn.execute(
-                select(SyncRun.source_table, func.max(SyncRun.window_end))
+                select(SyncRun.mapping, func.max(SyncRun.window_end))
                 .where(SyncRun.outcome == "ok", SyncRun.window_end.is_not(None))
-                .where(SyncRun.mode.in_(("incremental", "backfill")))
-                .group_by(SyncRun.source_table)
+                .where(SyncRun.mode.in_(SYNC_MODES))
+                .group_by(SyncRun.mapping)
             ).all()
     finally:
         store.dispose()
     for table, window_end in rows:
         end = window_end if window_end.tzinfo else window_end.replace(tzinfo=UTC)
         yield table, (now - end).total_seconds()
-
-
-def _field(obj: Any, *names: str) -> Any:
-    for name in names:
-        value = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
-        if value is not None:
-            return value
-    return None
