@@ -193,15 +193,9 @@ def line_chart(
             "</circle>"
             for d, v in points
         )
-        body.append(
-            _text(
-                left + 10 + i * 160,
-                height - 4,
-                f"■ {label}",
-                size=11,
-                cls=f"legend s{i}",
-            )
-        )
+        key_x = left + 10 + i * 160
+        body.append(_rect(key_x, height - 13, 10, 10, colour, cls="key"))
+        body.append(_text(key_x + 14, height - 4, label, size=11, cls="legend"))
     return _svg(name, WIDTH, height, body, title)
 
 
@@ -241,11 +235,12 @@ def waterfall_chart(
                 tip=f"{label}: {fmt.format(value)}",
             )
         )
+        shown = 0.0 if abs(value) < 0.005 else value  # never print "-0"
         body.append(
             _text(
                 x + slot * 0.35,
                 y0 - 5,
-                fmt.format(value),
+                fmt.format(shown),
                 anchor="middle",
                 cls="value",
                 size=11,

@@ -117,7 +117,8 @@ def _bands_chart(result: KpiResult) -> str:
 
 
 def _at_risk(result: KpiResult) -> list[AccountKpis]:
-    scored = [a for a in result.accounts if a.health.score is not None]
+    # Churned accounts are already lost: "at risk" means active customers.
+    scored = [a for a in result.accounts if a.active and a.health.score is not None]
     return sorted(scored, key=lambda a: (a.health.score, -a.arr, a.sys_id))[:AT_RISK]
 
 
