@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,6 +44,17 @@ def _sub(parent: ET.Element, tag: str, text: str = "", **attrs: str) -> ET.Eleme
     return element
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One ``sys_update_xml`` row: an update name and the records it carries."""
+
+    name: str
+    kind: str
+    table: str
+    target: str
+    payload: str
+
+
 def update_name(change: Change) -> str:
     """The ``sys_update_name`` ServiceNow gives a record of this kind."""
     record = change.record
@@ -55,18 +67,61 @@ def update_name(change: Change) -> str:
     return f"{change.table}_{sys_id_for(change.table, *change.key)}"
 
 
-def payload_xml(change: Change, now: str) -> str:
-    """The ``<record_update>`` document of one change."""
-    root = ET.Element("record_update", {"table": change.table})
-    record = ET.SubElement(root, change.table, {"action": "INSERT_OR_UPDATE"})
+def _record(parent: ET.Element, change: Change, now: str) -> None:
+    record = ET.SubElement(parent, change.table, {"action": "INSERT_OR_UPDATE"})
     for name, value in change.record.items():
         _sub(record, name, value)
     _sub(record, "sys_id", sys_id_for(change.table, *change.key))
     _sub(record, "sys_class_name", change.table)
     _sub(record, "sys_created_by", "csm-sync")
     _sub(record, "sys_created_on", now)
-    _sub(record, "sys_update_name", update_name(change))
+
+
+def payload_xml(changes: list[Change], now: str) -> str:
+    """The ``<record_update>`` document of one update name.
+
+    A choice list travels as one document per field (``<sys_choice field=…
+    table=…>`` wrapping every choice), as ServiceNow records it: separate
+    entries with the same update name would replace each other on commit.
+    """
+    first = changes[0]
+    if first.table == "sys_choice":
+        root = ET.Element("record_update")
+        wrapper = ET.SubElement(
+            root,
+            "sys_choice",
+            {"field": first.record["element"], "table": first.record["name"]},
+        )
+        for change in changes:
+            _record(wrapper, change, now)
+    else:
+        root = ET.Element("record_update", {"table": first.table})
+        _record(root, first, now)
+        _sub(root.find(first.table), "sys_update_name", update_name(first))
     return ET.tostring(root, encoding="unicode")
+
+
+def entries(changes: list[Change], now: str) -> list[Entry]:
+    """Group changes by update name (choices of one field share one)."""
+    groups: dict[str, list[Change]] = {}
+    for change in changes:
+        groups.setdefault(update_name(change), []).append(change)
+    out = []
+    for name, group in groups.items():
+        first = group[0]
+        target = first.summary
+        if first.table == "sys_choice":
+            target = f"choice list {first.record['name']}.{first.record['element']}"
+        out.append(
+            Entry(
+                name=name,
+                kind=RECORD_TYPES.get(first.table, first.table),
+                table=first.record.get("name", ""),
+                target=target,
+                payload=payload_xml(group, now),
+            )
+        )
+    return out
 
 
 def _update_set_header(root: ET.Element, set_id: str, now: str, count: int) -> None:
@@ -86,22 +141,22 @@ def _update_set_header(root: ET.Element, set_id: str, now: str, count: int) -> N
     _sub(header, "updates", str(count))
 
 
-def _update_xml(root: ET.Element, change: Change, set_id: str, now: str) -> None:
-    entry = ET.SubElement(root, "sys_update_xml", {"action": "INSERT_OR_UPDATE"})
-    _sub(entry, "action", "INSERT_OR_UPDATE")
-    _sub(entry, "application", "global", display_value="Global")
-    _sub(entry, "category", "customer")
-    _sub(entry, "name", update_name(change))
-    _sub(entry, "payload", payload_xml(change, now))
-    _sub(entry, "remote_update_set", set_id, display_value=UPDATE_SET_NAME)
-    _sub(entry, "replace_on_upgrade", "false")
-    _sub(entry, "sys_created_by", "csm-sync")
-    _sub(entry, "sys_created_on", now)
-    _sub(entry, "sys_id", sys_id_for("sys_update_xml", change.table, *change.key))
-    _sub(entry, "table", change.record.get("name", ""))
-    _sub(entry, "target_name", change.summary)
-    _sub(entry, "type", RECORD_TYPES.get(change.table, change.table))
-    _sub(entry, "update_domain", "global")
+def _update_xml(root: ET.Element, entry: Entry, set_id: str, now: str) -> None:
+    row = ET.SubElement(root, "sys_update_xml", {"action": "INSERT_OR_UPDATE"})
+    _sub(row, "action", "INSERT_OR_UPDATE")
+    _sub(row, "application", "global", display_value="Global")
+    _sub(row, "category", "customer")
+    _sub(row, "name", entry.name)
+    _sub(row, "payload", entry.payload)
+    _sub(row, "remote_update_set", set_id, display_value=UPDATE_SET_NAME)
+    _sub(row, "replace_on_upgrade", "false")
+    _sub(row, "sys_created_by", "csm-sync")
+    _sub(row, "sys_created_on", now)
+    _sub(row, "sys_id", sys_id_for("sys_update_xml", entry.name))
+    _sub(row, "table", entry.table)
+    _sub(row, "target_name", entry.target)
+    _sub(row, "type", entry.kind)
+    _sub(row, "update_domain", "global")
 
 
 def build_update_set(changes: list[Change], *, now: datetime | None = None) -> str:
@@ -109,9 +164,10 @@ def build_update_set(changes: list[Change], *, now: datetime | None = None) -> s
     stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M:%S")
     set_id = sys_id_for("sys_remote_update_set", UPDATE_SET_NAME)
     root = ET.Element("unload", {"unload_date": stamp})
-    _update_set_header(root, set_id, stamp, len(changes))
-    for change in changes:
-        _update_xml(root, change, set_id, stamp)
+    rows = entries(changes, stamp)
+    _update_set_header(root, set_id, stamp, len(rows))
+    for entry in rows:
+        _update_xml(root, entry, set_id, stamp)
     ET.indent(root)
     body = ET.tostring(root, encoding="unicode")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"

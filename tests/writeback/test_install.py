@@ -124,7 +124,15 @@ def test_update_set_lists_every_field_and_sends_nothing(emu, write_config, tmp_p
     tables = [p.find("sys_db_object/name").text for p in payloads
               if p.get("table") == "sys_db_object"]  # fmt: skip
     assert tables == [HISTORY_TABLE]
-    assert "u_health_band" in target.read_text()
+    names = [u.findtext("name") for u in root.iter("sys_update_xml")]
+    assert len(names) == len(set(names)), "duplicate update names replace each other"
+    choice_lists = [
+        p.find("sys_choice") for p in payloads if p.find("sys_choice") is not None
+    ]
+    assert [c.get("field") for c in choice_lists] == ["u_health_band"]
+    values = [c.findtext("value") for c in choice_lists[0].iter("sys_choice")
+              if c.get("action")]  # fmt: skip
+    assert values == ["green", "yellow", "red"]
 
 
 def test_user_without_dictionary_rights_is_told_the_role(emu, write_config):
@@ -172,4 +180,4 @@ def test_update_set_file_is_valid_for_a_path_with_spaces(emu, make_settings, tmp
 
     install_fields(make_settings(), update_set=target)
 
-    assert ET.parse(target).getroot().find("sys_remote_update_set/updates").text == "21"
+    assert ET.parse(target).getroot().find("sys_remote_update_set/updates").text == "19"
