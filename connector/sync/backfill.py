@@ -27,6 +27,7 @@ from connector.servicenow.query import Q
 from connector.servicenow.values import parse_datetime_utc
 from connector.store.state import BackfillSlice
 from connector.sync import checkpoints
+from connector.sync.full import full_table
 from connector.sync.prepare import PreparedMapping
 from connector.sync.pull import RunStats, Window, pull_window
 from connector.sync.runner import (
@@ -124,8 +125,6 @@ def backfill_table(
 ) -> RunResult:
     """Backfill one table, resuming its unfinished job when bounds allow."""
     if prepared.mapping.mode == "full":
-        from connector.sync.incremental import full_table
-
         return full_table(session, prepared, "backfill", stop_event=stop_event)
     job = plan_job(session, prepared, since, until, resuming=resuming)
 
@@ -166,8 +165,8 @@ def plan_job(
     if slices and (unfinished or resuming):
         first = slices[0]
         job_since, job_until = (
-            checkpoints._aware(first.job_since),
-            checkpoints._aware(first.job_until),
+            checkpoints.as_utc(first.job_since),
+            checkpoints.as_utc(first.job_until),
         )
         if (since is None or since == job_since) and (
             until is None or until == job_until
@@ -325,9 +324,9 @@ def _pull_slice(
     stop: _EitherEvent,
 ) -> bool:
     since: Cursor = (
-        (checkpoints._aware(piece.cursor_ts), piece.cursor_sys_id or "")
+        (checkpoints.as_utc(piece.cursor_ts), piece.cursor_sys_id or "")
         if piece.cursor_ts is not None
-        else (checkpoints._aware(piece.slice_start), "")
+        else (checkpoints.as_utc(piece.slice_start), "")
     )
     slice_id = int(piece.id or 0)
 
@@ -339,7 +338,7 @@ def _pull_slice(
         client=client,
         store=session.store,
         prepared=prepared,
-        window=Window(since=since, until=checkpoints._aware(piece.slice_end)),
+        window=Window(since=since, until=checkpoints.as_utc(piece.slice_end)),
         page_size=session.settings.instance.page_size,
         stats=stats,
         checkpoint=checkpoint,

@@ -7,7 +7,6 @@ rows and the cursor that covers them commit together (DESIGN: Sync).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, delete, func, select, update
@@ -63,31 +62,21 @@ def save_cursor(conn: Connection, mapping: Mapping, cursor: Cursor) -> None:
 def cursor_of(state: SyncState) -> Cursor | None:
     if state.cursor_ts is None:
         return None
-    return (_aware(state.cursor_ts), state.cursor_sys_id or "")
+    return (as_utc(state.cursor_ts), state.cursor_sys_id or "")
 
 
 def delete_cursor_of(state: SyncState) -> Cursor | None:
     if state.delete_cursor_ts is None:
         return None
-    return (_aware(state.delete_cursor_ts), state.delete_cursor_sys_id or "")
+    return (as_utc(state.delete_cursor_ts), state.delete_cursor_sys_id or "")
 
 
-def _aware(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
+    """The datetime as timezone-aware UTC (stores return UTC; be sure of it)."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # --- backfill slices ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SliceState:
-    """One slice of a backfill job, as checkpointed."""
-
-    id: int
-    start: datetime
-    end: datetime
-    cursor: Cursor | None
-    done: bool
 
 
 def open_slices(store: Store, mapping: Mapping) -> list[BackfillSlice]:

@@ -10,7 +10,8 @@ from sqlalchemy import Connection
 from connector.config import Settings
 from connector.servicenow.models import Cursor
 from connector.sync import checkpoints
-from connector.sync.deletes import apply_audit_deletes, full_refresh, reconcile_keys
+from connector.sync.deletes import apply_audit_deletes, reconcile_keys
+from connector.sync.full import full_table
 from connector.sync.prepare import PreparedMapping
 from connector.sync.pull import Progress, RunStats, Window, pull_window
 from connector.sync.runner import (
@@ -183,36 +184,9 @@ def _reconcile_due(
     if state.last_reconcile_at is None:
         # Nothing to compare against before the first load finished.
         return state.cursor_ts is not None
-    last = checkpoints._aware(state.last_reconcile_at)
+    last = checkpoints.as_utc(state.last_reconcile_at)
     interval = timedelta(seconds=settings.daemon.reconcile_interval_seconds)
     return checkpoints.utcnow() - last >= interval
-
-
-def full_table(
-    session: SyncSession,
-    prepared: PreparedMapping,
-    mode: str,
-    *,
-    run: bool = True,
-    stop_event: threading.Event | None = None,
-) -> RunResult:
-    """One recorded full re-read of a ``mode: full`` table (no-op unless ``run``)."""
-
-    def body(run_id: int, stats: RunStats) -> bool:
-        if not run:
-            return True
-        return full_refresh(
-            client=session.client,
-            store=session.store,
-            prepared=prepared,
-            page_size=session.settings.instance.page_size,
-            stats=stats,
-            run_id=run_id,
-            stop_event=stop_event,
-            batch_size=session.settings.store.batch_size,
-        )
-
-    return run_table(session, prepared, mode, (None, None), body)
 
 
 def reconcile_table(session: SyncSession, prepared: PreparedMapping) -> RunResult:

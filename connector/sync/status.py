@@ -86,7 +86,7 @@ def _status(
 
 
 def _iso(moment: datetime) -> str:
-    return checkpoints._aware(moment).strftime("%Y-%m-%d %H:%M:%S")
+    return checkpoints.as_utc(moment).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def render_table(rows: list[TableStatus], console: Console | None = None) -> None:

@@ -33,7 +33,7 @@ def test_backfill_stores_exactly_the_source_rows(
     mappings = load_mappings(SHIPPED)
     assert {r.mapping for r in results} == {m.name for m in mappings}
     total = sum(assert_store_matches_source(emulator, store_url, m) for m in mappings)
-    assert sum(r.inserted for r in results) == total > 1000
+    assert sum(r.inserted for r in results) == total > 0
     assert all(r.quarantined == 0 for r in results)
 
 
