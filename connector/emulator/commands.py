@@ -126,6 +126,16 @@ def emulator_command(
         Path | None, typer.Option(help="Write the dataset truth as JSON here.")
     ] = None,
     admin_password: Annotated[str, typer.Option(help="Password of 'admin'.")] = "admin",
+    integration_password: Annotated[
+        str, typer.Option(help="Password of 'integration'.")
+    ] = "integration",
+    acl_password: Annotated[
+        str, typer.Option(help="Password of 'acl_limited'.")
+    ] = "acl_limited",
+    client_id: Annotated[str, typer.Option(help="OAuth client id.")] = "csm-sync",
+    client_secret: Annotated[
+        str, typer.Option(help="OAuth client secret.")
+    ] = "csm-sync-secret",
     allow_remote: Annotated[
         bool, typer.Option("--allow-remote", help="Allow a non-loopback --host.")
     ] = False,
@@ -206,6 +216,10 @@ def emulator_command(
             faults=faults,
             progress=progress,
             admin_password=admin_password,
+            integration_password=integration_password,
+            acl_password=acl_password,
+            client_id=client_id,
+            client_secret=client_secret,
             token_lifetime_s=token_lifetime,
             user_time_zones=zones,
         )

@@ -100,10 +100,21 @@ def test_serves_writes_truth_and_reuses_the_db(tmp_path: Path) -> None:
     assert patched.json()["result"]["u_health_score"] == "81"
 
 
-def test_fault_flags_reach_the_server() -> None:
-    with running("--accounts", "0", "--rate-503", "1") as url:
+def test_fault_and_credential_flags_reach_the_server() -> None:
+    args = ("--accounts", "0", "--rate-503", "1", "--integration-password", "s3")
+    with running(*args) as url:
         response = requests.get(
             f"{url}/api/now/table/sn_customerservice_case", auth=ADMIN, timeout=10
         )
+        old = requests.post(
+            f"{url}/api/now/v1/batch", auth=("integration", "integration"), timeout=10
+        )
+        new = requests.post(
+            f"{url}/api/now/v1/batch",
+            json={"batch_request_id": "1", "rest_requests": []},
+            auth=("integration", "s3"),
+            timeout=10,
+        )
 
     assert response.status_code == 503
+    assert (old.status_code, new.status_code) == (401, 200)
