@@ -63,7 +63,11 @@ def demo_command(
         typer.Option("--accounts", min=5, help="Accounts in the emulated instance."),
     ] = 200,
     directory: Annotated[
-        Path, typer.Option("--dir", help="Where the demo config, store and report go.")
+        Path,
+        typer.Option(
+            "--dir",
+            help="Where the config, store and report go (the store is replaced).",
+        ),
     ] = Path("csm-demo"),
     serve: Annotated[
         bool,

@@ -23,7 +23,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from connector.agent.bundled import default_mappings_dir
+from connector.agent.lock import DaemonLock
 from connector.config import Settings, load_settings
+from connector.kpi import KpiResult
 from connector.store.engine import open_store
 
 PASSWORD_ENV = "CSM_DEMO_PASSWORD"
@@ -59,7 +61,7 @@ def run_demo(
     console = console or Console(soft_wrap=True)
     started = time.monotonic()
     directory = directory.expanduser().resolve()
-    _fresh_directory(directory)
+    directory.mkdir(parents=True, exist_ok=True)
     console.print(
         f"Starting an emulated instance with {accounts} accounts (seed {seed})"
     )
@@ -69,13 +71,16 @@ def run_demo(
             directory, url=emu.url, user=emu.admin_user, truth=emu.instance.truth
         )
         settings = load_settings(config)
-        result = _run_job(settings, directory, console)
+        # A daemon left running on this folder's store must not see it replaced.
+        with DaemonLock(settings.store.url):
+            _fresh_store(directory)
+            report, at_risk = _run_job(settings, directory, console)
         outcome = DemoOutcome(
             directory=directory,
             config=config,
-            report=result["report"],
+            report=report,
             emulator_url=emu.url,
-            at_risk_url=_form_url(emu.url, result["at_risk"]),
+            at_risk_url=_form_url(emu.url, at_risk),
             seconds=time.monotonic() - started,
         )
         _print_summary(outcome, console, serve=serve)
@@ -84,7 +89,9 @@ def run_demo(
     return outcome
 
 
-def _run_job(settings: Settings, directory: Path, console: Console) -> dict[str, Any]:
+def _run_job(
+    settings: Settings, directory: Path, console: Console
+) -> tuple[Path, str | None]:
     from connector.kpi.output import print_table
 
     _backfill(settings, console)
@@ -96,21 +103,24 @@ def _run_job(settings: Settings, directory: Path, console: Console) -> dict[str,
     console.print(f"Health fields: {installed}; write-back: {written}")
     print_table(kpis, console, limit=10)
     report = _write_report(settings, kpis, directory / REPORT_FILE)
-    return {"report": report, "at_risk": _most_at_risk(kpis)}
+    return report, _most_at_risk(kpis)
 
 
-def _fresh_directory(directory: Path) -> None:
-    """Create the folder; drop a previous demo's store (the emulator is new too)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for suffix in ("", "-wal", "-shm", ".daemon.lock"):
+def _fresh_store(directory: Path) -> None:
+    """Drop a previous demo's store (the emulator is new too); keep the mappings."""
+    for suffix in ("", "-wal", "-shm"):
         (directory / f"{STORE_FILE}{suffix}").unlink(missing_ok=True)
-    mappings = directory / "mappings"
-    if not mappings.exists():
-        shutil.copytree(default_mappings_dir(), mappings)
 
 
 def write_config(directory: Path, *, url: str, user: str, truth: dict) -> Path:
-    """Write a config for the emulator into ``directory`` (no secret in it)."""
+    """Write a config for the emulator into ``directory`` (no secret in it).
+
+    The default mappings are copied beside it the first time; later runs keep
+    the user's edits.
+    """
+    mappings = directory / "mappings"
+    if not mappings.exists():
+        shutil.copytree(default_mappings_dir(), mappings)
     config = {
         "instance": {
             "url": url,
@@ -183,7 +193,7 @@ def _backfill(settings: Settings, console: Console) -> None:
         console.print(f"  [red]{result.mapping}[/]: {result.error}")
 
 
-def _compute_kpis(settings: Settings):  # type: ignore[no-untyped-def]
+def _compute_kpis(settings: Settings) -> KpiResult:
     from connector.kpi import compute_kpis, store_snapshot, utc_today
 
     store = open_store(settings.store.url)
@@ -212,7 +222,7 @@ def _writeback(settings: Settings) -> str:
     )
 
 
-def _write_report(settings: Settings, kpis: Any, path: Path) -> Path:
+def _write_report(settings: Settings, kpis: KpiResult, path: Path) -> Path:
     from connector.report import write_report
 
     store = open_store(settings.store.url)
@@ -223,7 +233,7 @@ def _write_report(settings: Settings, kpis: Any, path: Path) -> Path:
     return path
 
 
-def _most_at_risk(kpis: Any) -> str | None:
+def _most_at_risk(kpis: KpiResult) -> str | None:
     scored = [a for a in kpis.accounts if a.health.score is not None]
     if not scored:
         return None

@@ -22,6 +22,14 @@ from connector.emulator.server import EmulatorServer
 
 ADMIN_PASSWORD = "Adm1n-pw-9f3e7c"
 CLIENT_SECRET = "oauth-s3cret-41b2d8"
+# Holds a store's daemon lock in a child process until killed.
+HOLD_SCRIPT = """
+import sys, time
+from connector.agent.lock import DaemonLock
+with DaemonLock(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(60)
+"""
 PASSWORD_ENV = "CSM_E2E_PASSWORD"
 # The console script's entry point, without relying on PATH.
 CSM_SYNC = [sys.executable, "-c", "from connector.cli import main; main()"]

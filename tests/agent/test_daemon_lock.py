@@ -13,13 +13,7 @@ import pytest
 from connector.agent.lock import DaemonLock, sqlite_lock_path
 from connector.errors import LockedError
 
-HOLD_SCRIPT = """
-import sys, time
-from connector.agent.lock import DaemonLock
-with DaemonLock(sys.argv[1]):
-    print("held", flush=True)
-    time.sleep(60)
-"""
+from .daemon_harness import HOLD_SCRIPT
 
 
 def _hold_in_child(url: str) -> subprocess.Popen[str]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from .daemon_harness import CSM_SYNC
+from .daemon_harness import CSM_SYNC, HOLD_SCRIPT
 
 
 def _demo(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
@@ -95,3 +96,24 @@ def test_demo_serve_shows_the_score_on_the_account_form(tmp_path: Path) -> None:
     assert page.status_code == 200
     assert re.search(r'u_health_score">\d+<', page.text)
     assert code == 0
+
+
+def test_demo_leaves_a_store_alone_while_a_daemon_holds_it(tmp_path: Path) -> None:
+    demo_dir = tmp_path / "demo"
+    demo_dir.mkdir()
+    (demo_dir / "csm.db").write_bytes(b"a daemon's store")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_SCRIPT, f"sqlite:///{demo_dir / 'csm.db'}"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        done, _ = _demo(tmp_path, "--accounts", "5")
+    finally:
+        holder.kill()
+        holder.wait()
+
+    assert done.returncode == 1
+    assert f"pid {holder.pid}" in done.stderr
+    assert (demo_dir / "csm.db").read_bytes() == b"a daemon's store"
