@@ -34,6 +34,7 @@ from connector.kpi.sql import (
     csm_join,
     date_param,
     fetch,
+    fetch_scoped,
     in_list,
     num,
 )
@@ -113,23 +114,22 @@ def _retention(row) -> Retention:
 
 def compute_retention(conn: Connection, params: dict) -> Scoped[Retention]:
     """Expansion, contraction, churn, NRR and GRR overall, per account and per book."""
-    ctes = _retention_ctes()
-    overall = fetch(conn, f"WITH {ctes} SELECT {_RETENTION_SELECT} FROM pairs", params)
-    accounts = fetch(
+    rows = fetch_scoped(
         conn,
-        f"WITH {ctes} SELECT account, {_RETENTION_SELECT} FROM pairs GROUP BY account",
-        params,
-    )
-    csms = fetch(
-        conn,
-        f'WITH {ctes} SELECT tm."user", {_RETENTION_SELECT}'
-        f' FROM pairs p {csm_join("p.account")} GROUP BY tm."user"',
+        _retention_ctes(),
+        {
+            "overall": f"SELECT '' AS id, {_RETENTION_SELECT} FROM pairs",
+            "account": f"SELECT account AS id, {_RETENTION_SELECT} FROM pairs"
+            " GROUP BY account",
+            "csm": f'SELECT tm."user" AS id, {_RETENTION_SELECT}'
+            f' FROM pairs p {csm_join("p.account")} GROUP BY tm."user"',
+        },
         params,
     )
     return Scoped(
-        _retention(overall[0]),
-        {row[0]: _retention(row) for row in accounts},
-        {row[0]: _retention(row) for row in csms},
+        _retention(rows["overall"][0]),
+        {row.id: _retention(row) for row in rows["account"]},
+        {row.id: _retention(row) for row in rows["csm"]},
     )
 
 

@@ -171,6 +171,26 @@ def fetch(conn: Connection, sql: str, params: Mapping[str, Any]) -> list[Row]:
     return list(conn.execute(statement))
 
 
+def fetch_scoped(
+    conn: Connection, ctes: str, parts: Mapping[str, str], params: Mapping[str, Any]
+) -> dict[str, list[Row]]:
+    """Run several grouped selects over the same CTEs as ONE statement.
+
+    ``parts`` maps a scope name to a select whose first column is the group key
+    (``''`` for an ungrouped total) followed by the same aggregate columns. The
+    selects are joined with ``UNION ALL`` so each materialised CTE is computed
+    once, not once per scope. Returns the rows per scope.
+    """
+    union = " UNION ALL ".join(
+        f"SELECT '{scope}' AS scope, q.* FROM ({select}) q"
+        for scope, select in parts.items()
+    )
+    found: dict[str, list[Row]] = {scope: [] for scope in parts}
+    for row in fetch(conn, f"WITH {ctes} {union}", params):
+        found[row.scope].append(row)
+    return found
+
+
 def num(value: Any) -> float | None:
     """Decimal/int/None from a driver → float/None."""
     return None if value is None else float(value)

@@ -35,6 +35,7 @@ from connector.kpi.sql import (
     csm_join,
     days_between_times,
     fetch,
+    fetch_scoped,
     in_list,
 )
 
@@ -133,32 +134,25 @@ def compute_fcr(conn: Connection, settings: KpiSettings, params: dict) -> FcrRes
     """FCR numerator/denominator overall, per channel, per account and per CSM."""
     ctes = _fcr_ctes(settings, conn.dialect.name)
     agg = "SUM(fcr) AS num, COUNT(*) AS den"
-    channels = fetch(
-        conn, f"WITH {ctes} SELECT channel, {agg} FROM flagged GROUP BY channel", params
-    )
-    accounts = fetch(
+    rows = fetch_scoped(
         conn,
-        f"WITH {ctes} SELECT account, {agg} FROM flagged"
-        " WHERE account IS NOT NULL GROUP BY account",
+        ctes,
+        {
+            "channel": f"SELECT channel AS id, {agg} FROM flagged GROUP BY channel",
+            "account": f"SELECT account AS id, {agg} FROM flagged"
+            " WHERE account IS NOT NULL GROUP BY account",
+            "csm": f'SELECT tm."user" AS id, {agg} FROM flagged f'
+            f' {csm_join("f.account")} GROUP BY tm."user"',
+        },
         params,
     )
-    csms = fetch(
-        conn,
-        f'WITH {ctes} SELECT tm."user", {agg} FROM flagged f'
-        f' {csm_join("f.account")} GROUP BY tm."user"',
-        params,
-    )
-    by_channel = {
-        row[0]: Ratio(float(row.num or 0), float(row.den)) for row in channels
+    ratios = {
+        scope: {row.id: Ratio(float(row.num or 0), float(row.den)) for row in found}
+        for scope, found in rows.items()
     }
-    overall = sum(by_channel.values(), Ratio())
+    overall = sum(ratios["channel"].values(), Ratio())
     return FcrResult(
-        Scoped(
-            overall,
-            {row[0]: Ratio(float(row.num or 0), float(row.den)) for row in accounts},
-            {row[0]: Ratio(float(row.num or 0), float(row.den)) for row in csms},
-        ),
-        by_channel,
+        Scoped(overall, ratios["account"], ratios["csm"]), ratios["channel"]
     )
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
 
-from connector.kpi.sql import CASE_TABLE, Scoped, csm_join, fetch
+from connector.kpi.sql import CASE_TABLE, Scoped, csm_join, fetch, fetch_scoped
 
 log = logging.getLogger(__name__)
 
@@ -166,21 +166,20 @@ def _answers_cte(score: str, *, latest_per_respondent: bool) -> str:
 
 def _scoped_rows(conn: Connection, ctes: str, select: str, params: dict) -> tuple:
     """Run one aggregate ``select`` over ``scored`` overall, per account, per CSM."""
-    overall = fetch(conn, f"WITH {ctes} SELECT {select} FROM scored", params)
-    per_account = fetch(
+    rows = fetch_scoped(
         conn,
-        f"WITH {ctes} SELECT s.account, {select} FROM scored s"
-        " JOIN account a ON a.sys_id = s.account AND a.deleted_at IS NULL"
-        " GROUP BY s.account",
+        ctes,
+        {
+            "overall": f"SELECT '' AS id, {select} FROM scored",
+            "account": f"SELECT s.account AS id, {select} FROM scored s"
+            " JOIN account a ON a.sys_id = s.account AND a.deleted_at IS NULL"
+            " GROUP BY s.account",
+            "csm": f'SELECT tm."user" AS id, {select} FROM scored s'
+            f' {csm_join("s.account")} GROUP BY tm."user"',
+        },
         params,
     )
-    per_csm = fetch(
-        conn,
-        f'WITH {ctes} SELECT tm."user", {select} FROM scored s'
-        f' {csm_join("s.account")} GROUP BY tm."user"',
-        params,
-    )
-    return overall[0], per_account, per_csm
+    return rows["overall"][0], rows["account"], rows["csm"]
 
 
 def compute_nps(conn: Connection, metric: str | None, params: dict) -> Scoped[NpsStat]:
@@ -208,8 +207,8 @@ def compute_nps(conn: Connection, metric: str | None, params: dict) -> Scoped[Np
 
     return Scoped(
         stat(overall),
-        {row[0]: stat(row) for row in accounts},
-        {row[0]: stat(row) for row in csms},
+        {row.id: stat(row) for row in accounts},
+        {row.id: stat(row) for row in csms},
     )
 
 
@@ -238,6 +237,6 @@ def compute_csat(
 
     return Scoped(
         stat(overall),
-        {row[0]: stat(row) for row in accounts},
-        {row[0]: stat(row) for row in csms},
+        {row.id: stat(row) for row in accounts},
+        {row.id: stat(row) for row in csms},
     )
