@@ -9,7 +9,8 @@ from werkzeug.wrappers import Request, Response
 
 from connector.emulator.auth import User
 from connector.emulator.instance import CASE_TABLE, ApiError, Instance
-from connector.emulator.params import flag, query_of
+from connector.emulator.params import display_mode, flag, query_of
+from connector.emulator.render import Renderer
 from connector.emulator.responses import json_response
 
 AGGREGATES = ("avg", "sum", "min", "max")
@@ -51,19 +52,68 @@ def stats(
         f"SELECT {', '.join([e for _, e in groups] + selects)}"
         f" FROM {instance.source(table_name)} AS t WHERE {compiled.where}"
     )
+    params = list(compiled.params)
     if groups:
         by = ", ".join(e for _, e in groups)
-        sql += f" GROUP BY {by} ORDER BY {by}"
-    rows = instance.store.query(sql, compiled.params)
+        having, having_params = _having(instance, table_name, args)
+        sql += f" GROUP BY {by}{having} ORDER BY {by}"
+        params += having_params
+    rows = instance.store.query(sql, params)
     results = [_stats_row(row[len(groups) :], labels) for row in rows]
     if not groups:
         return json_response({"result": results[0]})
 
+    mode = display_mode(args)
     for row, result in zip(rows, results, strict=True):
         result["groupby_fields"] = [
-            {"field": name, "value": row[i] or ""} for i, (name, _) in enumerate(groups)
+            _group_field(instance, table_name, name, row[i] or "", mode)
+            for i, (name, _) in enumerate(groups)
         ]
     return json_response({"result": results})
+
+
+def _group_field(
+    instance: Instance, table_name: str, name: str, value: str, mode: str
+) -> dict[str, Any]:
+    """One ``groupby_fields`` entry; labels with ``sysparm_display_value``."""
+    if mode == "false":
+        return {"field": name, "value": value}
+    renderer = Renderer(instance, "")
+    shown = renderer.display(table_name, value, renderer.meta_for(table_name, name))
+    if mode == "true":
+        return {"field": name, "value": shown if shown is not None else value}
+    return {"field": name, "value": value, "display_value": shown}
+
+
+HAVING_OPS = {">", ">=", "<", "<=", "=", "!="}
+
+
+def _having(
+    instance: Instance, table_name: str, args: MultiDict
+) -> tuple[str, list[object]]:
+    """``sysparm_having=count^priority^>^3`` (comma-separated) as SQL HAVING."""
+    clauses: list[str] = []
+    params: list[object] = []
+    for spec in filter(None, args.get("sysparm_having", "").split(",")):
+        parts = spec.split("^")
+        if len(parts) != 4 or parts[2] not in HAVING_OPS:
+            continue
+        kind, name, op, raw = parts
+        try:
+            number = float(raw)
+        except ValueError:
+            continue
+        if kind == "count":
+            expr = "COUNT(*)"
+        elif kind in AGGREGATES and (
+            resolved := instance.compiler.resolve(table_name, name)
+        ):
+            expr = f"{kind.upper()}(CAST(NULLIF({resolved[0]}, '') AS REAL))"
+        else:
+            continue
+        clauses.append(f"{expr} {op} ?")
+        params.append(number)
+    return (" HAVING " + " AND ".join(clauses) if clauses else ""), params
 
 
 def _group_exprs(

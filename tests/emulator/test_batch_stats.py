@@ -139,6 +139,26 @@ def test_stats_group_by(empty_emulator: EmulatorServer, admin: Api) -> None:
     ]
 
 
+def test_stats_having_and_display_values(
+    empty_emulator: EmulatorServer, admin: Api
+) -> None:
+    seed_cases(empty_emulator, 7)  # priority = 1 + i % 4: 2,3,4,1,2,3,4
+
+    result = admin.result(
+        f"/api/now/stats/{CASE}",
+        sysparm_count="true",
+        sysparm_group_by="priority",
+        sysparm_having="count^priority^>^1",
+        sysparm_display_value="all",
+    )
+
+    assert [r["stats"]["count"] for r in result] == ["2", "2", "2"]
+    assert [r["groupby_fields"] for r in result] == [
+        [{"field": "priority", "value": v, "display_value": label}]
+        for v, label in (("2", "2 - High"), ("3", "3 - Moderate"), ("4", "4 - Low"))
+    ]
+
+
 def test_stats_is_403_when_acls_hide_rows(
     empty_emulator: EmulatorServer, acl_api: Api
 ) -> None:
