@@ -139,10 +139,10 @@ def _run(
     if account and not health:
         raise UsageError(
             f"Account {account!r} has no health snapshot; check the sys_id or run "
-            "'csm-sync kpi' first"
+            "'csm-sync kpis' first"
         )
     if not health:
-        log.warning("No health snapshot to write back; run 'csm-sync kpi' first")
+        log.warning("No health snapshot to write back; run 'csm-sync kpis' first")
         return
 
     unusable = _check_dictionary(client, table, specs, result)
