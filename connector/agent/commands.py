@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 import typer
 
 from connector.cli import ConfigOption, app, handles_errors
-from connector.config import load_settings
+from connector.config import load_settings, resolve_config_path
 from connector.logs import settings_secrets, setup_logging
 
 
@@ -52,7 +52,8 @@ def run_command(
         fmt=_log_format(log_format, settings.logging.format),
         secrets=settings_secrets(settings),
     )
-    raise typer.Exit(Daemon(settings).run())
+    source = str(resolve_config_path(config))
+    raise typer.Exit(Daemon(settings, source=source).run())
 
 
 @app.command("demo")

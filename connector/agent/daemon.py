@@ -96,8 +96,11 @@ class FailureBudget:
 class Daemon:
     """Owns the scheduler, the lock, the endpoint and the stop event of one agent."""
 
-    def __init__(self, settings: Settings, *, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, settings: Settings, *, clock: Clock = utcnow, source: str = "config"
+    ) -> None:
         self.settings = settings
+        self.source = source  # the config file, named in config problems
         self.clock = clock
         self.stop_event = threading.Event()
         self.exit_code = EXIT_OK
@@ -128,6 +131,7 @@ class Daemon:
         host, port = parse_listen(
             self.settings.daemon.http,
             allow_remote=self.settings.daemon.http_allow_remote,
+            source=self.source,
         )
         # The listener logs each job error, miss and overlap once, with its
         # consequence; APScheduler's own lines would say it twice.

@@ -22,7 +22,9 @@ log = logging.getLogger(__name__)
 _LOCAL_NAMES = {"localhost", "ip6-localhost"}
 
 
-def parse_listen(value: str, *, allow_remote: bool) -> tuple[str, int]:
+def parse_listen(
+    value: str, *, allow_remote: bool, source: str = "config"
+) -> tuple[str, int]:
     """Split ``host:port`` and refuse a non-loopback host unless allowed.
 
     Raises:
@@ -32,13 +34,13 @@ def parse_listen(value: str, *, allow_remote: bool) -> tuple[str, int]:
     host = host.strip("[]")
     if not sep or not host or not port_text.isdigit() or int(port_text) > 65535:
         raise ConfigError(
-            Problem("config", "daemon.http", f"expected HOST:PORT, got {value!r}")
+            Problem(source, "daemon.http", f"expected HOST:PORT, got {value!r}")
         )
     if not is_loopback(host):
         if not allow_remote:
             raise ConfigError(
                 Problem(
-                    "config",
+                    source,
                     "daemon.http",
                     f"{host!r} is not a loopback address; the endpoint has no "
                     "authentication, so set daemon.http_allow_remote: true to "

@@ -311,3 +311,23 @@ def test_daemon_on_postgresql_holds_the_advisory_lock(
 
     assert f"another csm-sync daemon (pid {agent.pid} on" in second_err
     assert code == 0
+
+
+def test_public_endpoint_address_is_a_config_error(tmp_path: Path) -> None:
+    truth = {"nps_metric": None, "csat_metric": None}
+    config = write_config(tmp_path, "http://127.0.0.1:9", truth, http_port=9464)
+    config.write_text(config.read_text().replace("127.0.0.1:9464", "0.0.0.0:9464"))
+
+    done = subprocess.run(
+        [*CSM_SYNC, "run", "-c", str(config)],
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 2
+    assert f"{config}: daemon.http: '0.0.0.0' is not a loopback address" in done.stderr
+    assert "daemon.http_allow_remote: true" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "csm.db.daemon.lock").exists()
