@@ -23,6 +23,14 @@ from connector.writeback.updateset import write_update_set
 log = logging.getLogger(__name__)
 
 DICTIONARY_ROLES = "admin or personalize_dictionary"
+# The role that lets a non-admin change each metadata table.
+ROLES = {
+    "sys_dictionary": DICTIONARY_ROLES,
+    "sys_choice": "admin or personalize_choices",
+    "sys_ui_element": "admin or personalize_form",
+    "sys_ui_list_element": "admin or personalize_list",
+    "sys_db_object": "admin",
+}
 
 
 @dataclass
@@ -89,8 +97,10 @@ def _create(client: sn.Client, table: str, record: dict[str, str]) -> None:
 def missing_role_error(table: str) -> PermissionDeniedError:
     """The 403 explained: which role the integration user lacks."""
     return PermissionDeniedError(
-        f"The instance refused to change {table!r} (403). install-fields needs a "
-        f"user with the {DICTIONARY_ROLES} role; ask an admin to grant it, or run "
+        f"The instance does not let this user read or change {table!r}. "
+        "install-fields needs a "
+        f"user with the {ROLES.get(table, DICTIONARY_ROLES)} role; ask an admin to "
+        "grant it, or run "
         "'csm-sync install-fields --update-set FILE' and have an admin import it",
         status=403,
     )
