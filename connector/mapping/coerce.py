@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -24,6 +24,8 @@ from connector.servicenow.values import (
 _INTEGER = re.compile(r"^[+-]?\d+$")
 _DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
 
 
@@ -79,6 +81,9 @@ def _boolean(raw: str) -> bool:
 
 
 def _datetime(raw: str) -> datetime:
+    if _DATETIME.match(raw):
+        # The stored form; fromisoformat is ~50x faster than strptime.
+        return datetime.fromisoformat(raw).replace(tzinfo=UTC)
     try:
         value = parse_datetime_utc(raw)
     except ValueError as exc:
@@ -101,6 +106,8 @@ def _date(raw: str) -> date:
 
 
 def _duration(raw: str) -> int:
+    if _DATETIME.match(raw):
+        return int((_datetime(raw) - _EPOCH).total_seconds())
     try:
         value = parse_duration(raw)
     except ValueError as exc:
