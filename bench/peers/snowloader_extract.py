@@ -19,12 +19,12 @@ import json
 import re
 from pathlib import Path
 
-import snowloader.connection
-from snowloader.cli import main as snowloader
+import snowloader.connection as snow_connection
+from snowloader.cli import main as snowloader_cli
 
 # snowloader only accepts instance URLs with a domain name (``x.service-now.com``);
 # the emulator listens on 127.0.0.1, so widen the check. Nothing else changes.
-snowloader.connection._INSTANCE_URL_PATTERN = re.compile(r"^https?://\S+")
+snow_connection._INSTANCE_URL_PATTERN = re.compile(r"^https?://\S+")
 
 
 def main() -> None:
@@ -50,7 +50,7 @@ def main() -> None:
         ]  # fmt: skip
         if table["filter"]:
             argv += ["--query", table["filter"]]
-        status[table["target"]] = snowloader(argv)
+        status[table["target"]] = snowloader_cli(argv)
         with target.open("rb") as handle:
             rows[table["target"]] = sum(1 for _ in handle)
     print(json.dumps({"rows": rows, "exit": status}))

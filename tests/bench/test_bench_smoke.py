@@ -54,5 +54,5 @@ def test_run_writes_sane_json_and_markdown(tmp_path: Path) -> None:
 
     text = docs.read_text()
     assert text.startswith("# Benchmarks\n\nHand-written text stays.")
-    assert "<!-- bench:begin" in text and "| workers |" in text
+    assert "<!-- bench:begin accounts=5 " in text and "| workers |" in text
     assert f"{csm['rows']:,}" in text
