@@ -40,6 +40,7 @@ from connector.agent.health import SYNC_JOB, Clock, HealthState, utcnow
 from connector.agent.lock import DaemonLock
 from connector.agent.metrics import AgentMetrics
 from connector.config import DaemonSettings, Settings
+from connector.errors import ConfigError
 from connector.logs import log_context, new_run_id
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ KPI_STEP = "kpi"
 WRITEBACK_STEP = "writeback"
 EXIT_OK = 0
 EXIT_FAILED = 1
+EXIT_CONFIG = 2
 
 
 def job_defaults_for(daemon: DaemonSettings) -> dict[str, Any]:
@@ -138,7 +140,7 @@ class Daemon:
         logging.getLogger("apscheduler.executors").setLevel(logging.CRITICAL)
         logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
         with DaemonLock(self.settings.store.url):
-            steps.prepare_store(self.settings)
+            steps.prepare(self.settings)
             self._server = OperatorServer(
                 OperatorApp(self.health, self.metrics), host, port
             )
@@ -307,6 +309,18 @@ class Daemon:
         self._spend_failure(event.job_id, getattr(event, "exception", None))
 
     def _spend_failure(self, job_id: str, exception: BaseException | None) -> None:
+        if isinstance(exception, ConfigError):
+            # A mapping naming a field the instance lacks fails the same way
+            # on every tick: say so once and stop, as a bad config at start would.
+            log.error(
+                "Job %r failed on the configuration: %s; retrying cannot help, so "
+                "the daemon stops with exit status 2 (fix it, then start again)",
+                job_id,
+                _describe(exception),
+            )
+            self.exit_code = EXIT_CONFIG
+            self.stop("configuration error")
+            return
         count = self.budget.spend()
         limit = self.budget.max_failures
         if self.budget.exhausted(count):

@@ -35,12 +35,17 @@ SYNC_MODES = ("incremental", "backfill", "full")
 
 
 def _open_existing(settings: Settings) -> Store:
-    # Migrations ran once at start (prepare_store); no need to check every tick.
+    # Migrations ran once at start (prepare); no need to check every tick.
     return open_store(settings.store.url, migrate=False)
 
 
-def prepare_store(settings: Settings) -> None:
-    """Open the store once at start: migrations run, a bad URL fails fast."""
+def prepare(settings: Settings) -> None:
+    """Check what can be checked before scheduling anything.
+
+    The mappings load (a bad one is a config error, exit 2) and the store opens
+    with its migrations applied (an unreachable store fails fast).
+    """
+    load_mappings(settings.mappings_dir, tables=settings.sync.tables)
     open_store(settings.store.url).dispose()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from connector.agent.bundled import default_mappings_dir
 from connector.emulator.server import EmulatorServer
 
 from .daemon_harness import (
@@ -331,3 +333,26 @@ def test_public_endpoint_address_is_a_config_error(tmp_path: Path) -> None:
     assert "daemon.http_allow_remote: true" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "csm.db.daemon.lock").exists()
+
+
+def test_a_broken_mapping_is_refused_at_start(tmp_path: Path) -> None:
+    truth = {"nps_metric": None, "csat_metric": None}
+    mappings = tmp_path / "mappings"
+    shutil.copytree(default_mappings_dir(), mappings)
+    broken = mappings / "customer_account.yaml"
+    broken.write_text(broken.read_text() + "colour: blue\n")
+    config = write_config(tmp_path, "http://127.0.0.1:9", truth, http_port=free_port())
+    text = config.read_text().replace(str(default_mappings_dir()), str(mappings))
+    config.write_text(text)
+
+    done = subprocess.run(
+        [*CSM_SYNC, "run", "-c", str(config)],
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 2
+    assert f"{broken}: colour" in done.stderr
+    assert "Traceback" not in done.stderr

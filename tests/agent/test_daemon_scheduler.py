@@ -16,6 +16,7 @@ from apscheduler.events import (
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from connector.agent.daemon import (
+    EXIT_CONFIG,
     EXIT_FAILED,
     Daemon,
     FailureBudget,
@@ -23,6 +24,7 @@ from connector.agent.daemon import (
     job_defaults_for,
 )
 from connector.config import DaemonSettings, settings_from_dict
+from connector.errors import MappingError, Problem
 
 T0 = datetime(2026, 3, 29, 0, 59, 0, tzinfo=UTC)  # an hour before Berlin's DST jump
 
@@ -162,3 +164,17 @@ def test_too_many_failures_stop_the_daemon_with_status_1(
     assert daemon.stop_event.is_set()
     assert daemon.exit_code == EXIT_FAILED
     assert "2 failures within 300 s" in caplog.text
+
+
+def test_a_configuration_error_in_a_job_stops_with_status_2(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    daemon = Daemon(_settings(max_failures=5), clock=FrozenClock(T0))
+    problem = Problem("mappings/case.yaml", "fields.u_tier", "no such field")
+
+    daemon._on_job_event(_event(EVENT_JOB_ERROR, MappingError(problem)))
+
+    assert daemon.stop_event.is_set()
+    assert daemon.exit_code == EXIT_CONFIG
+    assert "retrying cannot help" in caplog.text
+    assert "mappings/case.yaml: fields.u_tier: no such field" in caplog.text
