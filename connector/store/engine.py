@@ -139,13 +139,6 @@ def upgrade_to_head(store: Store) -> None:
     from alembic import command
 
     import_all_models()
-    if not any((MIGRATIONS_DIR / "versions").glob("*.py")):
-        # TODO: remove once the initial revision is generated (issue 3).
-        from sqlmodel import SQLModel
-
-        with store.write_lock:
-            SQLModel.metadata.create_all(store.engine)
-        return
     with store.write_lock, store.engine.connect() as conn:
         config = alembic_config(store.url)
         config.attributes["connection"] = conn
