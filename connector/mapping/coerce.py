@@ -83,7 +83,12 @@ def _boolean(raw: str) -> bool:
 def _datetime(raw: str) -> datetime:
     if _DATETIME.match(raw):
         # The stored form; fromisoformat is ~50x faster than strptime.
-        return datetime.fromisoformat(raw).replace(tzinfo=UTC)
+        try:
+            return datetime.fromisoformat(raw).replace(tzinfo=UTC)
+        except ValueError as exc:  # '2026-02-30 10:00:00', non-ASCII digits
+            raise CoercionError(
+                f"expected a UTC date-time 'YYYY-MM-DD HH:MM:SS', got {raw!r}"
+            ) from exc
     try:
         value = parse_datetime_utc(raw)
     except ValueError as exc:
