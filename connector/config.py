@@ -309,7 +309,13 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
 
     warn_if_world_readable(config_path)
     problems: list[Problem] = []
-    data = interpolate_env(raw, source=source, problems=problems)
+    try:
+        data = interpolate_env(raw, source=source, problems=problems)
+    except RecursionError:
+        # An alias inside its own anchor (``a: &x [*x]``) makes an endless tree.
+        raise ConfigError(
+            Problem(source, "-", "a YAML alias refers to its own anchor (endless)")
+        ) from None
     data["base_dir"] = config_path.resolve().parent
     try:
         settings = Settings.model_validate(data)
