@@ -144,3 +144,17 @@ def test_c04_every_display_format_normalises_to_the_utc_value(
     assert moment == datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
     with pytest.raises(CoercionError):
         coerce_value({"display_value": display}, "datetime")
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind"),
+    [
+        ("2026-02-30 10:00:00", "datetime"),
+        ("2026-02-30 10:00:00", "duration"),
+        ("٢٠٢٦-٠١-٠١ ١٠:٠٠:٠٠", "datetime"),
+        ("١٢", "integer"),
+    ],
+)
+def test_impossible_dates_and_non_ascii_digits_are_refused(raw: str, kind: str) -> None:
+    with pytest.raises(CoercionError):
+        coerce_value(raw, kind)
