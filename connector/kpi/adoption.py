@@ -166,8 +166,7 @@ def compute_renewals(conn: Connection, params: dict) -> dict[str, date | None]:
     """Per account with an active product: the nearest end date (None = evergreen)."""
     rows = fetch(
         conn,
-        "SELECT sp.account, MIN(sp.end_date) AS renewal,"
-        " SUM(CASE WHEN sp.end_date IS NULL THEN 1 ELSE 0 END) AS open_ended"
+        "SELECT sp.account, MIN(sp.end_date) AS renewal"
         " FROM sold_product sp WHERE sp.deleted_at IS NULL AND sp.start_date <= :as_of"
         " AND (sp.end_date IS NULL OR sp.end_date >= :as_of) GROUP BY sp.account",
         params,

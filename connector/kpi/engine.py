@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Engine
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import SQLAlchemyError
 
 from connector.config import KpiSettings
@@ -29,7 +29,14 @@ from connector.kpi.health import (
     score_health,
 )
 from connector.kpi.productivity import LIFT_POINTS, BookFacts, productivity, sub_scores
-from connector.kpi.sql import account_filter, csm_map_cte, day_end, fetch, window_start
+from connector.kpi.sql import (
+    Scoped,
+    account_filter,
+    csm_map_cte,
+    day_end,
+    fetch,
+    window_start,
+)
 from connector.kpi.store import ensure_kpi_tables, health_scores_near
 
 log = logging.getLogger(__name__)
@@ -138,24 +145,24 @@ def query_params(settings: KpiSettings, as_of: date) -> dict:
 class _Facts:
     """Raw per-scope query results, before composition."""
 
-    accounts: list
-    nps: object
-    csat: object
+    accounts: list[Row]
+    nps: Scoped[surveys.NpsStat]
+    csat: Scoped[surveys.CsatStat]
     fcr: support.FcrResult
-    load: dict
-    arr: dict
-    retention: object
-    segments: dict
-    active: set
-    csm_active: dict
-    usage: dict
+    load: dict[str, support.CaseLoad]
+    arr: dict[str, float]
+    retention: Scoped[revenue.Retention]
+    segments: dict[str, dict]
+    active: set[str]
+    csm_active: dict[str, float]
+    usage: dict[str, adoption.Usage]
     ttv: adoption.TimeToValue
-    ttv_days: dict
-    last_interaction: dict
-    renewals: dict
-    csm_map: list
-    csm_names: dict
-    past_scores: dict
+    ttv_days: dict[str, int | None]
+    last_interaction: dict[str, datetime]
+    renewals: dict[str, date | None]
+    csm_map: list[Row]
+    csm_names: dict[str, str | None]
+    past_scores: dict[str, int]
 
 
 def _gather(conn: Connection, settings: KpiSettings, as_of: date) -> _Facts:
@@ -200,23 +207,19 @@ def _gather(conn: Connection, settings: KpiSettings, as_of: date) -> _Facts:
     )
 
 
-def _account(
-    row, facts: _Facts, settings: KpiSettings, as_of: date, lifetimes: dict[str, float]
-) -> AccountKpis:
-    sys_id = row.sys_id
-    usage = facts.usage.get(sys_id, adoption.Usage())
-    nps = facts.nps.account.get(sys_id, surveys.NpsStat())
-    csat = facts.csat.account.get(sys_id, surveys.CsatStat())
+def _inputs(
+    sys_id: str, facts: _Facts, settings: KpiSettings, as_of: date
+) -> AccountInputs:
+    """The health inputs of one account (see :mod:`connector.kpi.health`)."""
     load = facts.load.get(sys_id, support.CaseLoad())
-    nps_value = nps.value if nps.n >= settings.nps_min_sample else None
-    recency = days_since(as_of, facts.last_interaction.get(sys_id))
-    inputs = AccountInputs(
-        utilisation=usage.utilisation,
+    nps = facts.nps.account.get(sys_id, surveys.NpsStat())
+    return AccountInputs(
+        utilisation=facts.usage.get(sys_id, adoption.Usage()).utilisation,
         support_burden=load.open_p12
         + load.opened_recent * 30.0 / settings.support_window_days,
-        nps=nps_value,
-        csat=csat.value,
-        days_since_interaction=recency,
+        nps=nps.value if nps.n >= settings.nps_min_sample else None,
+        csat=facts.csat.account.get(sys_id, surveys.CsatStat()).value,
+        days_since_interaction=days_since(as_of, facts.last_interaction.get(sys_id)),
         commercial=commercial_value(
             as_of,
             active=sys_id in facts.active,
@@ -224,6 +227,21 @@ def _account(
             has_products=sys_id in facts.renewals,
         ),
     )
+
+
+def _account(
+    row: Row,
+    facts: _Facts,
+    settings: KpiSettings,
+    as_of: date,
+    lifetimes: dict[str, float],
+) -> AccountKpis:
+    sys_id = row.sys_id
+    usage = facts.usage.get(sys_id, adoption.Usage())
+    nps = facts.nps.account.get(sys_id, surveys.NpsStat())
+    csat = facts.csat.account.get(sys_id, surveys.CsatStat())
+    load = facts.load.get(sys_id, support.CaseLoad())
+    inputs = _inputs(sys_id, facts, settings, as_of)
     health = score_health(inputs, settings)
     past = facts.past_scores.get(sys_id)
     arr = facts.arr.get(sys_id, 0.0)
@@ -243,11 +261,11 @@ def _account(
         load=load,
         health=health,
         trend=None if health.score is None or past is None else health.score - past,
-        nps_value=nps_value,
+        nps_value=inputs.nps,
         ttv_days=None
         if facts.ttv_days.get(sys_id) is None
         else int(facts.ttv_days[sys_id]),
-        days_since_interaction=recency,
+        days_since_interaction=inputs.days_since_interaction,
     )
 
 
