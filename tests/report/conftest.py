@@ -18,9 +18,13 @@ AS_OF = "2026-12-01"
 HISTORY = (date(2026, 10, 6), date(2026, 11, 3), date(2026, 11, 17))
 
 
-@pytest.fixture
-def report_html(tmp_path: Path) -> Path:
-    """The report written by ``csm-sync report`` over the seeded portfolio."""
+@pytest.fixture(scope="session")
+def report_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The report written by ``csm-sync report`` over the seeded portfolio.
+
+    Built once per test process: every report test only reads the file.
+    """
+    tmp_path = tmp_path_factory.mktemp("report")
     url = f"sqlite:///{tmp_path / 'csm.db'}"
     store = open_store(url)
     seed_portfolio(Seed(store.engine))
