@@ -221,7 +221,7 @@ class Daemon:
             )
 
     def sync_job(self) -> None:
-        """Sync (a backfill when the store is empty), then KPIs, then write-back."""
+        """Sync (a backfill where one is needed), then KPIs, then write-back."""
         with self._work_lock, self._run_context(SYNC_JOB):
             if self.stop_event.is_set():
                 return
