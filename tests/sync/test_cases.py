@@ -292,3 +292,36 @@ def test_c19_a_sync_and_a_reader_writer_thread_never_see_database_locked(
         with open_store(tmp_sqlite_url).engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+
+
+def test_pages_shortened_by_acls_do_not_end_the_window(tmp_sqlite_url: str) -> None:
+    clock = Clock(at("2026-03-01 08:00:00"))
+    with EmulatorServer(accounts=0, clock=clock) as emu:
+        ids = [
+            add_case(emu, n, f"2026-03-01 07:{n // 60:02d}:{n % 60:02d}")
+            for n in range(120)
+        ]
+        visible = {
+            s
+            for s in ids
+            if not emu.instance.is_hidden(
+                emu.acl_user, emu.instance.get(CASES, s), CASES
+            )
+        }
+        auth = {
+            "method": "basic",
+            "username": emu.acl_user,
+            "password": emu.acl_password,
+        }
+        settings = make_settings(
+            emu,
+            tmp_sqlite_url,
+            tables=[CASES],
+            instance={"page_size": 10, "auth": auth},
+        )
+
+        (run,) = run_incremental(settings)
+
+        assert 0 < len(visible) < len(ids)
+        assert run.ok and run.inserted == len(visible)
+        assert set(stored(tmp_sqlite_url, "case")) == visible
