@@ -9,10 +9,18 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    ProcessCollector,
+)
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from connector import __version__
 from connector.servicenow.metrics import ClientMetrics
 
 NAMESPACE = "csm_sync"
@@ -53,6 +61,11 @@ class AgentMetrics:
         self.client = client or ClientMetrics()
         self.registry = CollectorRegistry()
         self.registry.register(ClientCollector(self.client))
+        # Standard process_* series (CPU, memory, open files, start time).
+        ProcessCollector(registry=self.registry)
+        Info(
+            "build", "csm-sync version.", namespace=NAMESPACE, registry=self.registry
+        ).info({"version": __version__})
         counter, gauge = self._factory(Counter), self._factory(Gauge)
         self.rows_synced = counter(
             "rows_synced", "Rows stored per table and outcome.", "table", "outcome"

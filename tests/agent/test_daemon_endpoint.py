@@ -11,6 +11,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from connector import __version__
 from connector.agent.endpoint import OperatorApp, OperatorServer, parse_listen
 from connector.agent.health import HealthState, is_unreachable
 from connector.agent.metrics import AgentMetrics
@@ -136,6 +137,8 @@ def test_endpoint_serves_health_and_metrics(served) -> None:
     assert samples[("csm_sync_instance_retries_total", ())] == 1
     assert samples[("csm_sync_writebacks_total", (("outcome", "written"),))] == 40
     assert samples[("csm_sync_lag_seconds", (("table", "customer_account"),))] == 7
+    assert ("csm_sync_build_info", (("version", __version__),)) in samples
+    assert samples[("process_resident_memory_bytes", ())] > 0
     assert (
         samples[("csm_sync_last_success_timestamp_seconds", (("job", "sync"),))]
         == T0.timestamp()
