@@ -90,3 +90,29 @@ def test_fault_storms_and_token_expiry_leave_the_store_exact(store_url: str) -> 
         for table in TABLES:
             assert_store_matches_source(emu, store_url, shipped(table))
         session.close()
+
+
+def test_a_429_beyond_the_ceiling_checkpoints_and_stops_then_resumes(
+    tmp_sqlite_url: str,
+) -> None:
+    clock = Clock()
+    with EmulatorServer(accounts=5, seed=9, clock=clock) as emu:
+        settings = make_settings(
+            emu, tmp_sqlite_url, tables=TABLES, instance={"page_size": 10}
+        )
+        clock.advance(3)
+
+        def rate_limit_after_first_page(_table: str, _rows: int) -> None:
+            emu.instance.faults.update(rate_429=1.0, retry_after=3600)
+
+        stopped = run_incremental(settings, progress=rate_limit_after_first_page)
+        emu.instance.faults.update(rate_429=0.0)
+        resumed = run_incremental(settings)
+
+        assert [r.outcome for r in stopped] == ["stopped"]
+        assert "resume later" in stopped[0].error
+        assert stopped[0].inserted == stopped[0].fetched > 0
+        assert all(r.ok for r in resumed)
+        assert sum(r.unchanged + r.updated for r in resumed) == 0
+        for table in TABLES:
+            assert_store_matches_source(emu, tmp_sqlite_url, shipped(table))
