@@ -181,3 +181,37 @@ def test_update_set_file_is_valid_for_a_path_with_spaces(emu, make_settings, tmp
     install_fields(make_settings(), update_set=target)
 
     assert ET.parse(target).getroot().find("sys_remote_update_set/updates").text == "19"
+
+
+def import_update_set(emu: EmulatorServer, path: Path) -> int:
+    """Apply every record of an update set through the Table API, as a commit would."""
+    posted = 0
+    for entry in ET.parse(path).getroot().iter("sys_update_xml"):
+        payload = ET.fromstring(entry.findtext("payload"))
+        for record in payload.iter():
+            if record.get("action") != "INSERT_OR_UPDATE":
+                continue
+            body = {c.tag: c.text or "" for c in record
+                    if not c.tag.startswith("sys_")}  # fmt: skip
+            response = requests.post(
+                f"{emu.url}/api/now/table/{record.tag}",
+                json=body,
+                auth=(emu.admin_user, emu.admin_password),
+                timeout=10,
+            )
+            assert response.status_code == 201, response.text
+            posted += 1
+    return posted
+
+
+def test_imported_update_set_leaves_install_nothing_to_do(emu, make_settings, tmp_path):
+    settings = make_settings(history=True)
+    target = tmp_path / "set.xml"
+    install_fields(settings, update_set=target)
+
+    posted = import_update_set(emu, target)
+    result = install_fields(settings)
+
+    assert posted == 28
+    assert result.created == []
+    assert len(result.existing) == 28
