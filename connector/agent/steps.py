@@ -18,6 +18,7 @@ from connector.config import Settings
 from connector.errors import CsmSyncError, WriteBackError
 from connector.kpi import compute_kpis as compute_kpi_result
 from connector.kpi import store_snapshot
+from connector.logs import log_context
 from connector.mapping.loader import load_mappings
 from connector.servicenow.client import ServiceNowClient
 from connector.servicenow.metrics import ClientMetrics
@@ -26,6 +27,7 @@ from connector.store.state import BackfillSlice, SyncRun, SyncState
 from connector.sync.backfill import run_backfill
 from connector.sync.incremental import run_incremental, run_reconcile
 from connector.sync.runner import RunResult, SyncSession, open_session
+from connector.writeback.fields import writeback_table
 from connector.writeback.runner import run_writeback
 
 log = logging.getLogger(__name__)
@@ -156,7 +158,8 @@ def writeback(settings: Settings) -> dict[str, int]:
     Raises:
         WriteBackError: Some writes failed (they are retried by the next run).
     """
-    result = run_writeback(settings)
+    with log_context(table=writeback_table(settings)):
+        result = run_writeback(settings)
     outcomes = {
         "written": result.written,
         "failed": result.failed,

@@ -152,6 +152,12 @@ def test_daemon_syncs_scores_serves_and_stops_cleanly(
     run_lines = [line for line in lines if line["logger"].startswith("connector.sync")]
     assert run_lines and all(line["run_id"] != "-" for line in run_lines)
     assert any(line["table"] != "-" for line in run_lines)
+    writebacks = [
+        line for line in lines if line["logger"].startswith("connector.writeback")
+    ]
+    assert writebacks and all(
+        line["table"] == "customer_account" for line in writebacks
+    )
     assert any("received SIGTERM" in line["message"] for line in lines)
 
 
