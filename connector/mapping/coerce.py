@@ -54,13 +54,24 @@ def coerce_value(raw: Any, kind: str) -> Any:
 
 
 def _string(raw: str) -> str:
+    if "\x00" in raw:
+        # PostgreSQL text cannot hold NUL; refuse on every store alike.
+        raise CoercionError(f"text contains a NUL character: {raw[:40]!r}")
     return raw
 
 
 def _integer(raw: str) -> int:
     if not _INTEGER.match(raw.strip()):
         raise CoercionError(f"expected an integer, got {raw!r}")
-    return int(raw)
+    return _int64(int(raw), raw)
+
+
+def _int64(value: int, raw: str) -> int:
+    if not -(2**63) <= value < 2**63:
+        # No store column holds it: refusing here quarantines the row instead
+        # of failing the whole page's upsert with OverflowError.
+        raise CoercionError(f"integer out of the 64-bit range, got {raw[:40]!r}")
+    return value
 
 
 def _decimal(raw: str) -> Decimal:
@@ -68,7 +79,11 @@ def _decimal(raw: str) -> Decimal:
         # '2,209,752' is a display value (C07): refuse rather than guess.
         raise CoercionError(f"expected a decimal number, got {raw!r}")
     try:
-        return Decimal(raw.strip())
+        value = Decimal(raw.strip())
+        if value and not -30 <= value.adjusted() <= 30:
+            # Stores overflow (PostgreSQL) or round to inf/0 (SQLite) far out.
+            raise InvalidOperation
+        return value
     except InvalidOperation as exc:
         raise CoercionError(f"expected a decimal number, got {raw!r}") from exc
 

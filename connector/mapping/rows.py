@@ -131,7 +131,9 @@ def _coerce_defaults(mapping: Mapping) -> dict[str, Any]:
 def _text(raw: Any) -> str | None:
     if raw is None:
         return None
-    return raw if isinstance(raw, str) else repr(raw)
+    text = raw if isinstance(raw, str) else repr(raw)
+    # PostgreSQL text cannot hold NUL: the quarantine shows it escaped.
+    return text.replace("\x00", "\\x00")
 
 
 def _plain(raw: Any) -> Any:
