@@ -30,6 +30,9 @@ class PreparedMapping:
     mapper: RowMapper
     fields: list[str]
     warned_choices: set[tuple[str, str]] = field(default_factory=set)
+    # False once the store is known to hold no quarantined row of this mapping,
+    # which spares every page a DELETE (set by open_session, True when unsure).
+    may_have_quarantine: bool = True
 
     @property
     def name(self) -> str:

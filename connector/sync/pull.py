@@ -168,8 +168,11 @@ def write_page(
 
     with store.write() as conn:
         counts = upsert_rows(conn, prepared.model, good, batch_size=batch_size)
-        checkpoints.quarantine(conn, prepared.mapping, bad, run_id=run_id)
-        checkpoints.release(conn, prepared.mapping, [row["sys_id"] for row in good])
+        if bad:
+            checkpoints.quarantine(conn, prepared.mapping, bad, run_id=run_id)
+            prepared.may_have_quarantine = True
+        if prepared.may_have_quarantine:
+            checkpoints.release(conn, prepared.mapping, [r["sys_id"] for r in good])
         checkpoint(conn, cursor, len(page.rows))
     stats.add(
         pages=1,

@@ -100,6 +100,11 @@ def open_session(
     except BaseException:
         client.close()
         raise
+    with store.engine.connect() as conn:
+        for each in prepared:
+            each.may_have_quarantine = (
+                checkpoints.quarantined_count(conn, each.mapping) > 0
+            )
     return SyncSession(settings=settings, store=store, client=client, prepared=prepared)
 
 
