@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sqlite3
 import subprocess
@@ -29,7 +30,12 @@ from harness import (
 
 log = logging.getLogger("bench")
 
-MAPPINGS = ROOT / "mappings"
+# The shipped mappings of the code that runs (a --snapshot copy, else the tree).
+MAPPINGS = (
+    Path(os.environ.get("PYTHONPATH", str(ROOT)).split(os.pathsep)[0]) / "mappings"
+)
+if not MAPPINGS.is_dir():
+    MAPPINGS = ROOT / "mappings"
 PEERS = BENCH / "peers"
 CHANGE_TABLE = "sn_customerservice_case"
 LATENCY_TABLE = "sn_customerservice_case"

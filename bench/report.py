@@ -128,6 +128,9 @@ def render(result: dict[str, Any]) -> str:
         f" --workers {','.join(map(str, result['workers']))}"
         f" --parts {','.join(result['parts_run'])}`",
         "",
+        f"Code: commit `{result.get('code', {}).get('commit', '?')[:12]}`"
+        + (" (snapshot)" if result.get("code", {}).get("snapshot") else ""),
+        "",
         f"Machine: {m['cores']} cores ({m['cpu']}), {m['ram_gb']} GB RAM, "
         f"Python {m['python']}, {m['os']}. Load average (1/5/15 min) at start "
         f"{result['load_average_start']}, at end {result.get('load_average_end')}"

@@ -20,6 +20,7 @@ import argparse
 import json
 import logging
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -51,6 +52,7 @@ ALL_PARTS = (
     "scaling",
 )
 log = logging.getLogger("bench")
+SNAPSHOT_ENV = "CSM_BENCH_SNAPSHOT"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -73,6 +75,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="keep the other parts already in --out (same --accounts)",
     )
     parser.add_argument("--pg", default=os.environ.get("CSM_SYNC_TEST_PG_URL"))
+    parser.add_argument(
+        "--snapshot",
+        action="store_true",
+        help="run csm-sync and the emulator from a git-archive of HEAD (a tree "
+        "others are editing must not change the code between measurements)",
+    )
     parser.add_argument("--mutations-per-s", type=float, default=50.0)
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--latency-per-row-ms", type=float, default=0.2)
@@ -86,12 +94,58 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def snapshot_and_reexec(args: argparse.Namespace) -> None:
+    """Export HEAD's ``connector`` and ``mappings`` and re-run from that copy.
+
+    Every child inherits ``PYTHONPATH`` (which wins over the editable install),
+    so the emulator, csm-sync and this harness all run the same commit.
+    """
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    target = args.results / f"code-{commit[:12]}"
+    if not (target / "connector").exists():
+        target.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "archive", commit, "connector", "mappings"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    env = {**os.environ, "PYTHONPATH": str(target), SNAPSHOT_ENV: commit}
+    os.execve(sys.executable, [sys.executable, __file__, *sys.argv[1:]], env)
+
+
+def code_version() -> dict[str, Any]:
+    """Which code ran: the snapshot commit, else HEAD and whether it is dirty."""
+    if os.environ.get(SNAPSHOT_ENV):
+        return {"commit": os.environ[SNAPSHOT_ENV], "snapshot": True}
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "connector", "mappings"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return {"commit": head, "snapshot": False, "dirty_tree": bool(dirty)}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.snapshot and not os.environ.get(SNAPSHOT_ENV):
+        args.results.mkdir(parents=True, exist_ok=True)
+        snapshot_and_reexec(args)
+    import connector
+
+    log.info("csm-sync code: %s", Path(connector.__file__).parent)
     args.results.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {
         "date": now_iso(),
+        "code": code_version(),
         "machine": machine(),
         "load_average_start": load_average(),
         "accounts": args.accounts,
