@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from connector.config import Settings
 from connector.errors import InstanceError, PermissionDeniedError
 from connector.mapping.loader import load_mappings
+from connector.mapping.model import Mapping
 from connector.servicenow.client import ServiceNowClient
 from connector.store.engine import open_store
 from connector.sync.deletes import AUDIT_TABLE
@@ -38,10 +39,31 @@ def run_check(settings: Settings) -> CheckReport:
             f"({settings.instance.url}): " + ", ".join(m.name for m in mappings)
         )
         report.warnings += _audit_warnings(client)
+        for mapping in mappings:
+            report.warnings += _filter_canary(client, mapping)
     store = open_store(settings.store.url)
     store.dispose()
     report.lines.append(f"store ready ({store.engine.dialect.name}, migrated to head)")
     return report
+
+
+def _filter_canary(client: ServiceNowClient, mapping: Mapping) -> list[str]:
+    """A filter that matches every row may have been dropped by the instance (C09)."""
+    if not mapping.filter:
+        return []
+    counts = [
+        client.get_page(
+            mapping.source, query=query, fields=["sys_id"], limit=1, count=True
+        ).total
+        for query in (mapping.filter, "")
+    ]
+    if counts[0] is None or counts[0] != counts[1] or not counts[0]:
+        return []
+    return [
+        f"{mapping.path}: filter {mapping.filter!r} matches all {counts[0]} rows of "
+        f"{mapping.source!r}; if it should select fewer, the instance may be "
+        "ignoring part of it (check operators and values)"
+    ]
 
 
 def _audit_warnings(client: ServiceNowClient) -> list[str]:
