@@ -22,9 +22,8 @@ NOW = datetime(2026, 12, 3, 6, 0, tzinfo=UTC)
 
 
 @pytest.mark.postgres
-def test_writeback_with_a_postgres_store(emu, pg_url):
-    # The database is shared with other tests: use an account id of our own
-    # and limit the run to it.
+def test_writeback_with_a_postgres_store(emu, fresh_pg_url):
+    pg_url = fresh_pg_url
     sys_id = uuid.uuid4().hex
     emu.instance.insert("customer_account", {"sys_id": sys_id, "name": "PG Co"})
     settings = settings_from_dict(config_dict(emu, pg_url))
