@@ -105,10 +105,11 @@ class Emulator:
     session: requests.Session = field(default_factory=requests.Session)
 
     def start(self, timeout: float = 3600) -> Emulator:
-        ready = self.db.with_suffix(".url")
+        ready = self.db.with_suffix(f".{os.getpid()}.url")  # runs may overlap
         ready.unlink(missing_ok=True)
         started = time.perf_counter()
-        self.log = open(self.db.with_suffix(".log"), "w")  # noqa: SIM115 (closed in stop)
+        logfile = self.db.with_suffix(f".{os.getpid()}.log")
+        self.log = open(logfile, "w")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
             [
                 PYTHON,

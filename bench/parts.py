@@ -62,7 +62,8 @@ class Bench:
 
     @property
     def work(self) -> Path:
-        path = self.results / "work"
+        """Scratch stores and configs, per dataset size (runs may overlap)."""
+        path = self.results / f"work-{self.accounts}"
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -631,7 +632,7 @@ def part_scaling(bench: Bench, sizes: list[int]) -> dict[str, Any]:
             emu, own = Emulator(db, accounts).start(), True
         try:
             source = Bench(
-                accounts=accounts,
+                accounts=bench.accounts,  # same scratch folder as this run
                 workers=[workers],
                 results=bench.results,
                 emulator=emu,

@@ -30,6 +30,7 @@ def test_run_writes_sane_json_and_markdown(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(out.read_text())
     assert result["errors"] == {}
+    assert len(result["code"]["commit"]) == 40
     assert result["machine"]["cores"] >= 1
     assert len(result["load_average_start"]) == 3
     assert result["dataset"]["source_rows"] > 100
