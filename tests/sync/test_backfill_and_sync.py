@@ -124,7 +124,7 @@ def test_small_slices_and_many_workers_give_the_same_rows(
     settings = make_settings(
         emulator,
         tmp_sqlite_url,
-        slice_days=7,
+        slice_days=30,
         workers=workers,
         tables=["sn_customerservice_case", "interaction"],
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import UTC, datetime
 
 from sqlalchemy import select, text, update
@@ -258,8 +259,10 @@ def test_c19_a_sync_and_a_reader_writer_thread_never_see_database_locked(
     tmp_sqlite_url: str,
 ) -> None:
     with EmulatorServer(accounts=5, seed=7) as emu:
-        emu.instance.faults.update(latency_ms=2)
-        settings = make_settings(emu, tmp_sqlite_url, slice_days=30, workers=3)
+        tables = [CASES, "interaction", "customer_account"]
+        settings = make_settings(
+            emu, tmp_sqlite_url, slice_days=120, workers=3, tables=tables
+        )
         other = open_store(tmp_sqlite_url)
         errors: list[BaseException] = []
         done = threading.Event()
@@ -274,6 +277,7 @@ def test_c19_a_sync_and_a_reader_writer_thread_never_see_database_locked(
                         conn.execute(text('SELECT count(*) FROM "case"')).scalar()
                         conn.execute(update(Account).values(country="checked"))
                     writes += 1
+                    time.sleep(0.002)  # a busy job, not a spin loop
             except BaseException as exc:
                 errors.append(exc)
 
