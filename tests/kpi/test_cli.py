@@ -43,7 +43,10 @@ CONTRACT_CSM = {"sys_id", "name", "active_accounts", "productivity", "arr"}
 
 @pytest.fixture
 def portfolio(tmp_path: Path) -> tuple[Path, dict[str, str]]:
-    url = f"sqlite:///{tmp_path / 'csm.db'}"
+    return _portfolio(tmp_path, f"sqlite:///{tmp_path / 'csm.db'}")
+
+
+def _portfolio(tmp_path: Path, url: str) -> tuple[Path, dict[str, str]]:
     store = open_store(url)
     ids = seed_portfolio(Seed(store.engine))
     store.dispose()
@@ -85,6 +88,20 @@ def test_json_output_follows_the_contract(portfolio) -> None:
     assert all(set(c) >= CONTRACT_CSM for c in csms.values())
     assert csms[ids["una"]]["active_accounts"] == 1.5
     assert csms[ids["una"]]["arr"] == 12000 + 24000 / 2
+
+
+def test_json_on_postgresql(tmp_path: Path, fresh_pg_url: str) -> None:
+    config, ids = _portfolio(tmp_path, fresh_pg_url)
+
+    result = _run(
+        "kpis", "--as-of", "2026-12-01", "--format", "json", "-c", str(config)
+    )
+
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["overall"]["nps"] == {"value": 40.0, "n": 5, "ci95": [-29.8, 79.8]}
+    acme = next(a for a in data["accounts"] if a["sys_id"] == ids["acme"])
+    assert (acme["health_score"], acme["health_band"]) == (63, "yellow")
 
 
 def test_the_run_is_stored_as_a_snapshot(portfolio, tmp_path: Path) -> None:
