@@ -178,37 +178,40 @@ def check_against_model(mapping: Mapping) -> list[Problem]:
     model = CANONICAL_MODELS.get(mapping.target)
     if model is None:
         known = ", ".join(sorted(CANONICAL_MODELS))
-        return [
-            Problem(
-                source,
-                "target",
-                f"unknown table {mapping.target!r}; expected one of: {known}",
-            )
-        ]
+        message = f"unknown table {mapping.target!r}; expected one of: {known}"
+        return [Problem(source, "target", message)]
 
     types = column_types(model)
+    problems = _field_problems(mapping, types, source)
+    for section in ("defaults", "values"):
+        for column in getattr(mapping, section):
+            if column not in mapping.fields:
+                message = f"expected a column listed under fields, got {column!r}"
+                problems.append(Problem(source, f"{section}.{column}", message))
+    if mapping.extra and "extra" not in types:
+        message = f"table {mapping.target!r} has no extra column"
+        problems.append(Problem(source, "extra", message))
+    return problems
+
+
+def _field_problems(
+    mapping: Mapping, types: dict[str, type], source: str
+) -> list[Problem]:
+    """Each ``fields`` entry: a known column, a fitting type, filled only once."""
     problems: list[Problem] = []
     filled: dict[str, str] = {}
 
     def claim(column: str, key: str) -> None:
         if column in filled:
-            problems.append(
-                Problem(
-                    source,
-                    key,
-                    f"column {column!r} is already filled by {filled[column]}",
-                )
-            )
+            message = f"column {column!r} is already filled by {filled[column]}"
+            problems.append(Problem(source, key, message))
         filled[column] = key
 
     for column, spec in mapping.fields.items():
         key = f"fields.{column}"
         if column in BOOKKEEPING_COLUMNS:
-            problems.append(
-                Problem(
-                    source, key, f"{column!r} is filled by the sync itself; remove it"
-                )
-            )
+            message = f"{column!r} is filled by the sync itself; remove it"
+            problems.append(Problem(source, key, message))
             continue
         if column not in types:
             problems.append(_unknown_column(source, key, mapping.target, types))
@@ -216,43 +219,18 @@ def check_against_model(mapping: Mapping) -> list[Problem]:
         claim(column, key)
         allowed = COMPATIBLE_TYPES.get(types[column], ())
         if spec.type not in allowed:
-            problems.append(
-                Problem(
-                    source,
-                    f"{key}.type",
-                    f"column {mapping.target}.{column} holds "
-                    f"{types[column].__name__}; "
-                    f"expected type {' or '.join(allowed) or 'none'}, "
-                    f"got {spec.type!r}",
-                )
+            message = (
+                f"column {mapping.target}.{column} holds {types[column].__name__}; "
+                f"expected type {' or '.join(allowed) or 'none'}, got {spec.type!r}"
             )
+            problems.append(Problem(source, f"{key}.type", message))
         if spec.label:
-            label_column = f"{column}_label"
-            if label_column not in types:
-                problems.append(
-                    Problem(
-                        source,
-                        f"{key}.label",
-                        f"table {mapping.target!r} has no column {label_column!r}",
-                    )
-                )
+            label = f"{column}_label"
+            if label in types:
+                claim(label, f"{key}.label")
             else:
-                claim(label_column, f"{key}.label")
-
-    for section in ("defaults", "values"):
-        for column in getattr(mapping, section):
-            if column not in mapping.fields:
-                problems.append(
-                    Problem(
-                        source,
-                        f"{section}.{column}",
-                        f"expected a column listed under fields, got {column!r}",
-                    )
-                )
-    if mapping.extra and "extra" not in types:
-        problems.append(
-            Problem(source, "extra", f"table {mapping.target!r} has no extra column")
-        )
+                message = f"table {mapping.target!r} has no column {label!r}"
+                problems.append(Problem(source, f"{key}.label", message))
     return problems
 
 

@@ -103,33 +103,13 @@ def incremental_table(
             session, prepared, "incremental", run=due, stop_event=stop_event
         )
     since = checkpoints.cursor_of(state)
-    page_size = session.settings.instance.page_size
 
     def body(run_id: int, stats: RunStats) -> bool:
-        def checkpoint(conn: Connection, cursor: Cursor, _rows: int) -> None:
-            checkpoints.save_cursor(conn, prepared.mapping, cursor)
-
-        done = pull_window(
-            client=session.client,
-            store=session.store,
-            prepared=prepared,
-            window=Window(since=since, until=until),
-            page_size=page_size,
-            stats=stats,
-            checkpoint=checkpoint,
-            run_id=run_id,
-            stop_event=stop_event,
-            progress=progress,
-            batch_size=session.settings.store.batch_size,
-        )
-        if not done:
+        window = Window(since=since, until=until)
+        if not _pull_changes(
+            session, prepared, window, stats, run_id, stop_event, progress
+        ):
             return False
-        if since is None:
-            # A full first load is as good as a key sweep.
-            with session.store.write() as conn:
-                checkpoints.save_state(
-                    conn, prepared.mapping, last_reconcile_at=checkpoints.utcnow()
-                )
         if not _deletes(session, prepared, state, until, stats, stop_event):
             return False
         if since is not None and _reconcile_due(session.settings, state, reconcile):
@@ -137,13 +117,49 @@ def incremental_table(
                 client=session.client,
                 store=session.store,
                 prepared=prepared,
-                page_size=page_size,
+                page_size=session.settings.instance.page_size,
                 stats=stats,
             )
         return True
 
     window = (since[0] if since else None, until)
     return run_table(session, prepared, "incremental", window, body)
+
+
+def _pull_changes(
+    session: SyncSession,
+    prepared: PreparedMapping,
+    window: Window,
+    stats: RunStats,
+    run_id: int,
+    stop_event: threading.Event | None,
+    progress: Progress | None,
+) -> bool:
+    """New and changed rows of the window, each page committed with the cursor."""
+
+    def checkpoint(conn: Connection, cursor: Cursor, _rows: int) -> None:
+        checkpoints.save_cursor(conn, prepared.mapping, cursor)
+
+    done = pull_window(
+        client=session.client,
+        store=session.store,
+        prepared=prepared,
+        window=window,
+        page_size=session.settings.instance.page_size,
+        stats=stats,
+        checkpoint=checkpoint,
+        run_id=run_id,
+        stop_event=stop_event,
+        progress=progress,
+        batch_size=session.settings.store.batch_size,
+    )
+    if done and window.since is None:
+        # A complete first load is as good as a key sweep.
+        with session.store.write() as conn:
+            checkpoints.save_state(
+                conn, prepared.mapping, last_reconcile_at=checkpoints.utcnow()
+            )
+    return done
 
 
 def _deletes(
