@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
 from connector.config import Settings
+from connector.errors import PermissionDeniedError
 from connector.servicenow.models import Cursor
 from connector.sync import checkpoints
 from connector.sync.deletes import apply_audit_deletes, reconcile_keys
@@ -22,6 +24,8 @@ from connector.sync.runner import (
     run_table,
     window_end,
 )
+
+log = logging.getLogger(__name__)
 
 
 def run_incremental(
@@ -178,16 +182,25 @@ def _deletes(
                 conn, prepared.mapping, delete_cursor_ts=until, delete_cursor_sys_id=""
             )
         return True
-    return apply_audit_deletes(
-        client=session.client,
-        store=session.store,
-        prepared=prepared,
-        since=since,
-        until=until,
-        page_size=session.settings.instance.page_size,
-        stats=stats,
-        stop_event=stop_event,
-    )
+    try:
+        return apply_audit_deletes(
+            client=session.client,
+            store=session.store,
+            prepared=prepared,
+            since=since,
+            until=until,
+            page_size=session.settings.instance.page_size,
+            stats=stats,
+            stop_event=stop_event,
+        )
+    except PermissionDeniedError:
+        # Rows are still right; only deletes wait for the key reconciliation (C13).
+        log.warning(
+            "Cannot read sys_audit, so deletes in %r are found only by the key "
+            "reconciliation; grant the integration user read access to sys_audit",
+            prepared.mapping.source,
+        )
+        return True
 
 
 def _reconcile_due(
