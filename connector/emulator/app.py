@@ -24,6 +24,7 @@ from connector.emulator.responses import (
     json_response,
     unauthenticated,
 )
+from connector.emulator.sessions import SessionQueues
 
 LOG = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class EmulatorApp:
     def __init__(self, instance: Instance) -> None:
         self.instance = instance
         self.faults = instance.faults
+        self.sessions = SessionQueues()
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -90,9 +92,23 @@ class EmulatorApp:
         rate_headers, denied = self.rate_limit(user)
         if denied is not None:
             return denied
-        response = self.faulted(request, user, method)
+        response = self.in_session(request, user, method)
         response.headers.update(rate_headers)
         return response
+
+    def in_session(self, request: Request, user: User, method: str) -> Response:
+        """Serialise requests of one JSESSIONID when session queues are on."""
+        session_id = request.cookies.get("JSESSIONID")
+        limit = self.faults.session_queue_limit
+        if session_id is None or limit is None:
+            response = self.faulted(request, user, method)
+            if session_id is None:
+                response.set_cookie("JSESSIONID", self.sessions.new_id(), httponly=True)
+            return response
+        with self.sessions.run(session_id, limit) as admitted:
+            if not admitted:
+                return Response(b"", status=202, headers={"Content-Length": "0"})
+            return self.faulted(request, user, method)
 
     def faulted(self, request: Request, user: User, method: str) -> Response:
         """Serve the request, unless a fault switch answers instead."""

@@ -66,6 +66,8 @@ class FaultSettings:
     seed: int = 0
     invalid_query_returns_no_rows: bool = False
     unstable_order: bool = False
+    # Requests allowed to queue on one JSESSIONID before 202-empty (None = off).
+    session_queue_limit: int | None = None
     batch_time_budget_s: float = 30.0
     batch_max_output_bytes: int = 10 * 1024 * 1024
     rate_limit_rules: list[RateLimitRule] = field(default_factory=list)

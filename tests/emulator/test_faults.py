@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -14,6 +15,7 @@ from connector.emulator.server import EmulatorServer
 
 from .helpers import CASE, Api, seed_cases
 
+ADMIN = ("admin", "admin")
 CANCELLED = {
     "error": {
         "message": "Transaction cancelled: maximum execution time exceeded",
@@ -245,3 +247,29 @@ def test_expire_tokens_from_the_fault_settings(empty_emulator: EmulatorServer) -
     after = requests.get(url, headers=headers, timeout=10).status_code
 
     assert (before, after) == (200, 401)
+
+
+def test_one_session_runs_one_request_at_a_time_and_overflows_to_202(
+    empty_emulator: EmulatorServer, admin: Api
+) -> None:
+    url = f"{empty_emulator.url}/api/now/table/{CASE}"
+    cookie = admin.get(f"/api/now/table/{CASE}").cookies["JSESSIONID"]
+    empty_emulator.faults.update(session_queue_limit=2, latency_ms=400)
+
+    def shared(_: int) -> int:
+        jar = {"JSESSIONID": cookie}
+        return requests.get(url, auth=ADMIN, cookies=jar, timeout=30).status_code
+
+    def own(_: int) -> int:
+        return requests.get(url, auth=ADMIN, timeout=30).status_code
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        codes = list(pool.map(shared, range(6)))
+    serial = time.monotonic() - started
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        separate = list(pool.map(own, range(6)))
+
+    assert sorted(codes) == [200, 200, 202, 202, 202, 202]
+    assert serial >= 0.8  # the two admitted requests ran one after the other
+    assert separate == [200] * 6
