@@ -30,6 +30,8 @@ from . import kit
 
 MUTATED_TABLES = ["sn_customerservice_case", "interaction"]
 HEALTH_FIELD_SKIP = {"u_health_updated"}  # a new time stamp per run, by design
+HEALTH_FIELDS = {"u_health_score", "u_health_band", "u_health_trend", "u_nps"}
+HEALTH_FIELDS |= {"u_health_reason", "u_health_updated"}
 
 
 @dataclass
@@ -259,7 +261,8 @@ class WriteRecorder:
     def __init__(self, emu: EmulatorServer) -> None:
         self.writes: dict[tuple[str, str], list[str]] = defaultdict(list)
         self.patches: dict[str, int] = defaultdict(int)
-        original = emu.instance.update
+        self.resets = 0
+        original = self._original = emu.instance.update
 
         def update(table: str, sys_id: str, values: dict[str, Any], **kw: Any):  # type: ignore[no-untyped-def]
             if table == "customer_account":
@@ -269,6 +272,17 @@ class WriteRecorder:
             return original(table, sys_id, values, **kw)
 
         emu.instance.update = update  # type: ignore[method-assign]
+
+    def reset(self, emu: EmulatorServer, fields: list[str], store_url: str) -> None:
+        """Blank the health fields (unrecorded) and forget what was confirmed, so
+        the next run has all the work again (write-back diffs against its state)."""
+        import sqlite3
+
+        self.resets += 1
+        for row in emu.instance.rows("customer_account"):
+            self._original("customer_account", row["sys_id"], dict.fromkeys(fields, ""))
+        with sqlite3.connect(kit.sqlite_path(store_url)) as conn:
+            conn.execute("DELETE FROM writeback_state")
 
     def conflicting(self) -> dict[tuple[str, str], set[str]]:
         """Account fields that received two different values."""
@@ -280,7 +294,12 @@ class WriteRecorder:
 
 
 def writeback_crashes(
-    workdir: Path, *, seed: int, kills: int, window: float = 2.0
+    workdir: Path,
+    *,
+    seed: int,
+    kills: int,
+    window: float = 2.0,
+    reset_every: int = 0,
 ) -> CrashReport:
     """Kill ``csm-sync writeback`` mid-run; no account field gets two values."""
     from connector.kpi import compute_kpis, store_snapshot, utc_today
@@ -321,6 +340,11 @@ def writeback_crashes(
                 _after_kill(store_url, report, f"writeback kill {report.kills}")
             else:
                 report.finished_before_kill += 1
+            if reset_every and runs % reset_every == 0:
+                kit.run_cli(["writeback"], config, env)  # finish, then blank
+                runs += 1
+                recorder.reset(emu, sorted(HEALTH_FIELDS), store_url)
+                report.cycles += 1
         emu.instance.faults.update(latency_ms=0)
         run_to_end(["writeback"], config, env, report)
         runs += 1
@@ -347,6 +371,7 @@ def _writeback_problems(
         f"{account}.{name} written with {sorted(values)}"
         for (account, name), values in recorder.conflicting().items()
     ]
+    runs += recorder.resets
     for account, count in recorder.patches.items():
         if count > runs:
             problems.append(f"{account} patched {count} times in {runs} runs")
