@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# The first revision: the schema stores created before migrations already have.
+BASELINE_REVISION = "0001"
 
 _SQLITE_LOCKS: dict[str, threading.Lock] = {}
 _SQLITE_LOCKS_GUARD = threading.Lock()
@@ -142,8 +144,31 @@ def upgrade_to_head(store: Store) -> None:
     with store.write_lock, store.engine.connect() as conn:
         config = alembic_config(store.url)
         config.attributes["connection"] = conn
+        _adopt_unversioned(conn, config)
         command.upgrade(config, "head")
         conn.commit()
+
+
+def _adopt_unversioned(conn: Connection, config) -> None:  # type: ignore[no-untyped-def]
+    """Stamp a store created before migrations existed (by ``create_all``).
+
+    Such a store has the tables of the first revision but no ``alembic_version``;
+    upgrading it would fail on "table already exists".
+    """
+    from alembic import command
+    from sqlalchemy import inspect
+    from sqlmodel import SQLModel
+
+    tables = set(inspect(conn).get_table_names())
+    if "alembic_version" in tables or "sync_state" not in tables:
+        return
+    log.warning(
+        "The store has csm-sync tables but no migration record; adopting it as "
+        "revision %s",
+        BASELINE_REVISION,
+    )
+    SQLModel.metadata.create_all(conn)  # only the tables it lacks
+    command.stamp(config, BASELINE_REVISION)
 
 
 def alembic_config(url: str):  # type: ignore[no-untyped-def]

@@ -30,3 +30,20 @@ def test_a_fresh_store_migrates_to_head_and_matches_the_models(store_url: str) -
         "models changed without a migration: run alembic revision --autogenerate"
     )
     assert {"case", "sync_state", "sync_run", "backfill_slice", "quarantine"} <= tables
+
+
+def test_a_store_created_before_migrations_is_adopted(tmp_sqlite_url: str) -> None:
+    import_all_models()
+    bare = open_store(tmp_sqlite_url, migrate=False)
+    SQLModel.metadata.create_all(bare.engine)
+    bare.dispose()
+
+    store = open_store(tmp_sqlite_url)
+    with store.engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    store.dispose()
+
+    head = ScriptDirectory.from_config(
+        alembic_config(tmp_sqlite_url)
+    ).get_current_head()
+    assert current == head
