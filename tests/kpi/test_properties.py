@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -190,3 +190,133 @@ def test_sql_nps_matches_a_reference(
     assert nps.n == len(latest)
     assert nps.promoters == sum(1 for s in latest if s >= 9)
     assert nps.detractors == sum(1 for s in latest if s <= 6)
+
+
+def _clear(engine: Engine, *tables: str) -> None:
+    with engine.begin() as conn:
+        for table in tables:
+            conn.execute(text(f'DELETE FROM "{table}"'))
+
+
+case_specs = st.lists(
+    st.fixed_dictionaries(
+        {
+            "state": st.sampled_from(["6", "3", "7", "10"]),
+            "channel": st.sampled_from(["phone", "email", None]),
+            "days_ago": st.integers(0, 120),
+            "reassigned": st.sampled_from([0, 0, 1]),
+            "waited": st.booleans(),
+            "reopen_after": st.sampled_from(
+                [None, 3, 7, 8, 15]
+            ),  # 7 and 8: either side of the rule
+            "links": st.integers(0, 2),
+        }
+    ),
+    max_size=15,
+)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(case_specs)
+def test_sql_fcr_matches_a_reference(sqlite_engine: Engine, cases: list[dict]) -> None:
+    _clear(
+        sqlite_engine,
+        "case",
+        "case_state_change",
+        "interaction_link",
+        "interaction",
+        "account",
+    )
+    seed = Seed(sqlite_engine)
+    acme = seed.account()
+    end = datetime(2026, 12, 2, tzinfo=UTC)
+    expected: dict[str, list[int]] = {}
+    for spec in cases:
+        resolved = end - timedelta(days=spec["days_ago"], hours=1)
+        case = seed.case(
+            acme,
+            state=spec["state"],
+            channel=spec["channel"],
+            resolved_at=resolved,
+            reassignment_count=spec["reassigned"],
+        )
+        if spec["waited"]:
+            seed.state_change(case, "10", "18", resolved - timedelta(days=1))
+        if spec["reopen_after"] is not None:
+            seed.state_change(case, "10", "6", resolved)
+            seed.state_change(
+                case, "6", "10", resolved + timedelta(days=spec["reopen_after"])
+            )
+        for _ in range(spec["links"]):
+            seed.link(seed.interaction(acme, resolved), case)
+        if spec["state"] in ("6", "3") and spec["days_ago"] < 90:
+            fcr = (
+                spec["reassigned"] == 0
+                and not spec["waited"]
+                and (spec["reopen_after"] is None or spec["reopen_after"] > 7)
+                and spec["links"] <= 1
+            )
+            counts = expected.setdefault(spec["channel"] or "unknown", [0, 0])
+            counts[0] += int(fcr)
+            counts[1] += 1
+
+    result = compute_kpis(sqlite_engine, KpiSettings(), as_of=AS_OF)
+
+    found = {
+        ch: [int(r.numerator), int(r.denominator)]
+        for ch, r in result.overall.fcr_by_channel.items()
+    }
+    assert found == expected
+
+
+products = st.lists(
+    st.tuples(
+        st.integers(0, 3),
+        st.integers(1, 9),
+        st.integers(-800, 300),
+        st.one_of(st.none(), st.integers(-700, 400)),
+    ),
+    max_size=12,
+)
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(products)
+def test_sql_retention_matches_a_reference(
+    sqlite_engine: Engine, rows: list[tuple[int, int, int, int | None]]
+) -> None:
+    _clear(sqlite_engine, "sold_product", "account")
+    seed = Seed(sqlite_engine)
+    accounts = [seed.account(f"A{i}") for i in range(4)]
+    t0 = AS_OF - timedelta(days=365)
+    arr: dict[str, list[float]] = {a: [0.0, 0.0] for a in accounts}
+    for index, price, start_offset, end_offset in rows:
+        start = AS_OF + timedelta(days=start_offset)
+        end = None if end_offset is None else start + timedelta(days=abs(end_offset))
+        seed.product(accounts[index], price * 1000, start, end)
+        for i, day in enumerate((t0, AS_OF)):
+            if start <= day and (end is None or end >= day):
+                arr[accounts[index]][i] += price * 1000
+
+    ret = compute_kpis(sqlite_engine, KpiSettings(), as_of=AS_OF).overall.retention
+
+    cohort = [(a0, a1) for a0, a1 in arr.values() if a0 > 0]
+    assert ret.cohort == len(cohort)
+    assert ret.start_arr == sum(a0 for a0, _ in cohort)
+    assert ret.end_arr == sum(a1 for _, a1 in cohort)
+    assert ret.expansion == sum(max(a1 - a0, 0) for a0, a1 in cohort)
+    assert ret.churn == sum(a0 for a0, a1 in cohort if a1 == 0)
+    # the identity NRR = 1 + (expansion − contraction − churn) / start
+    if cohort:
+        assert ret.nrr == pytest.approx(
+            1 + (ret.expansion - ret.contraction - ret.churn) / ret.start_arr
+        )
+        assert 0 <= ret.grr <= 1
