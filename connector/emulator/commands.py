@@ -77,6 +77,7 @@ def _faults(
     rate_limit: int | None,
     invalid_query_no_rows: bool,
     unstable_order: bool,
+    session_queue_limit: int | None,
 ) -> FaultSettings:
     rules = [RateLimitRule(limit=rate_limit)] if rate_limit else []
     return FaultSettings(
@@ -99,6 +100,7 @@ def _faults(
         rate_limit_rules=rules,
         invalid_query_returns_no_rows=invalid_query_no_rows,
         unstable_order=unstable_order,
+        session_queue_limit=session_queue_limit,
     )
 
 
@@ -171,6 +173,10 @@ def emulator_command(
     unstable_order: Annotated[
         bool, typer.Option(help="Break sort ties (and no-ORDERBY order) at random.")
     ] = False,
+    session_queue_limit: Annotated[
+        int | None,
+        typer.Option(help="Requests that may queue on one JSESSIONID before 202."),
+    ] = None,
     user_tz: Annotated[
         list[str] | None,
         typer.Option("--user-tz", help="USER=Area/City: a user's time zone."),
@@ -200,7 +206,7 @@ def emulator_command(
         rate_hang=rate_hang, hang_seconds=hang_seconds, clock_skew=clock_skew,
         fault_seed=fault_seed, faults_on_writes=faults_on_writes,
         rate_limit=rate_limit, invalid_query_no_rows=invalid_query_no_rows,
-        unstable_order=unstable_order,
+        unstable_order=unstable_order, session_queue_limit=session_queue_limit,
     )  # fmt: skip
     console = Console(stderr=True)
     with generation_progress(console) as progress:
