@@ -12,6 +12,7 @@ from rich.table import Table
 
 from connector.kpi.engine import AccountKpis, CsmKpis, KpiResult
 
+TREND_ARROW = 5
 CSV_COLUMNS = (
     "sys_id",
     "name",
@@ -159,6 +160,14 @@ def to_csv(result: KpiResult) -> str:
     return buffer.getvalue()
 
 
+def trend_text(trend: int | None) -> str:
+    """``+6 ↑``, ``-2 →``: the arrow only moves at 5 points or more (B1)."""
+    if trend is None:
+        return "—"
+    arrow = "↑" if trend >= TREND_ARROW else "↓" if trend <= -TREND_ARROW else "→"
+    return f"{trend:+d} {arrow}"
+
+
 def _fmt(value: Any, pattern: str = "{:.1f}") -> str:
     return "—" if value is None else pattern.format(value)
 
@@ -201,18 +210,19 @@ def print_table(result: KpiResult, console: Console, *, limit: int = 25) -> None
 
 
 def _print_accounts(result: KpiResult, console: Console, limit: int) -> None:
-    table = Table(title="Accounts (lowest health first)")
+    table = Table(title="Accounts (active first, lowest health first)")
     for column in ("account", "health", "band", "trend", "NPS (n)", "ARR", "reason"):
         table.add_column(column)
     ranked = sorted(
-        result.accounts, key=lambda a: (a.health.score is None, a.health.score or 0)
+        result.accounts,
+        key=lambda a: (not a.active, a.health.score is None, a.health.score or 0),
     )
     for a in ranked[:limit]:
         table.add_row(
             escape(a.name or a.sys_id),
             _fmt(a.health.score, "{}"),
             a.health.band or "—",
-            _fmt(a.trend, "{:+d}"),
+            trend_text(a.trend),
             f"{_fmt(a.nps_value)} ({a.nps.n})",
             f"{a.arr:,.0f}",
             escape(a.health.reason),

@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from connector.kpi.engine import AccountKpis, KpiResult
+from connector.kpi.output import trend_text
 from connector.kpi.sql import fetch
 from connector.report import charts
 from connector.report.charts import BAND_COLOURS, Bar
@@ -138,7 +139,7 @@ def _at_risk_chart(accounts: list[AccountKpis]) -> str:
 def _at_risk_table(accounts: list[AccountKpis]) -> str:
     rows = "".join(
         f"<tr><td>{escape(a.name or a.sys_id)}</td><td>{a.health.score}</td>"
-        f"<td>{escape(a.health.band or '')}</td><td>{_num(a.trend, '{:+d}')}</td>"
+        f"<td>{escape(a.health.band or '')}</td><td>{trend_text(a.trend)}</td>"
         f"<td>{escape(a.health.reason)}</td><td>{a.arr:,.0f}</td></tr>"
         for a in accounts
     )

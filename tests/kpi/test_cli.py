@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from connector.cli import app
 from connector.kpi.models import KpiSnapshot
+from connector.kpi.output import trend_text
 from connector.store.engine import open_store
 
 from .seed import HOSTILE_NAME, Seed, seed_portfolio, write_config
@@ -185,3 +186,11 @@ def test_missing_config_exits_2(tmp_path: Path) -> None:
 
     assert result.exit_code == 2
     assert "config file not found" in result.output
+
+
+@pytest.mark.parametrize(
+    ("trend", "text"),
+    [(6, "+6 ↑"), (5, "+5 ↑"), (4, "+4 →"), (0, "+0 →"), (-5, "-5 ↓"), (None, "—")],
+)
+def test_trend_arrow_moves_at_five_points(trend: int | None, text: str) -> None:
+    assert trend_text(trend) == text
