@@ -327,19 +327,31 @@ def dlt_run(
     return {"seconds": run.seconds, "run": run, "requests": requests}, extra
 
 
-def part_peers(bench: Bench) -> dict[str, Any]:
+def part_peers(
+    bench: Bench, which: tuple[str, ...] = ("dlt", "snowloader")
+) -> dict[str, Any]:
     ensure_peers()
     plan = write_plan(bench, bench.emulator.url)
     result: dict[str, Any] = {}
+    if "dlt" in which:
+        result["dlt"] = _dlt_peer(bench, plan)
+    if "snowloader" in which:
+        result["snowloader"] = _snowloader_peer(bench, plan)
+    return result
+
+
+def _dlt_peer(bench: Bench, plan: Path) -> dict[str, Any]:
     log.info("peers: dlt rest_api -> sqlite")
     store = fresh(bench.work / "dlt-full")
     done, extra = dlt_run(bench, bench.emulator, plan, store)
-    stored = sum(extra["stored"].values())
-    result["dlt"] = _run_summary(bench.total_rows, done["run"], done["requests"])
-    result["dlt"]["stored_rows"] = stored
-    result["dlt"]["version"] = _version("dlt")
-    log.info("  %s", result["dlt"])
+    summary = _run_summary(bench.total_rows, done["run"], done["requests"])
+    summary["stored_rows"] = sum(extra["stored"].values())
+    summary["version"] = _version("dlt")
+    log.info("  %s", summary)
+    return summary
 
+
+def _snowloader_peer(bench: Bench, plan: Path) -> dict[str, Any]:
     log.info("peers: snowloader extract")
     workers = bench.default_workers()
     out = fresh(bench.work / "snowloader-full")
@@ -357,15 +369,15 @@ def part_peers(bench: Bench) -> dict[str, Any]:
     run = measure(argv).check("snowloader")
     requests = bench.emulator.requests() - before
     reply = json.loads(run.stdout.strip().splitlines()[-1])
-    result["snowloader"] = _run_summary(bench.total_rows, run, requests)
-    result["snowloader"].update(
+    summary = _run_summary(bench.total_rows, run, requests)
+    summary.update(
         workers=workers,
         written_rows=sum(reply["rows"].values()),
         failed_tables=[t for t, s in reply["exit"].items() if s != 0],
         version=_version("snowloader"),
     )
-    log.info("  %s", result["snowloader"])
-    return result
+    log.info("  %s", summary)
+    return summary
 
 
 def _version(peer: str) -> str:

@@ -81,6 +81,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="run csm-sync and the emulator from a git-archive of HEAD (a tree "
         "others are editing must not change the code between measurements)",
     )
+    parser.add_argument("--peers", default="dlt,snowloader", help="peer tools")
     parser.add_argument("--mutations-per-s", type=float, default=50.0)
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--latency-per-row-ms", type=float, default=0.2)
@@ -212,6 +213,9 @@ def _merged(args: argparse.Namespace, fresh: dict[str, Any]) -> dict[str, Any]:
     old["workers"] = sorted(set(old.get("workers", [])) | set(args.workers))
     for name in args.parts:
         old.get("errors", {}).pop(name, None)
+    if "peers" in args.parts and "peers" in old.get("parts", {}):
+        # --peers dlt then --peers snowloader: keep both
+        args.keep_peers = old["parts"]["peers"]
     old.setdefault("errors", {})
     return old
 
@@ -227,6 +231,8 @@ def _run_part(
             data = parts.part_change(bench, rate=args.mutations_per_s)
         elif name == "latency":
             data = parts.part_latency(bench, args.latency_ms, args.latency_per_row_ms)
+        elif name == "peers":
+            data = parts.part_peers(bench, tuple(args.peers.split(",")))
         elif name == "scaling":
             data = parts.part_scaling(bench, args.scaling)
         else:
@@ -235,6 +241,8 @@ def _run_part(
         log.exception("part %s failed", name)
         result["errors"][name] = f"{type(exc).__name__}: {exc}"
         return
+    if name == "peers":
+        data = {**getattr(args, "keep_peers", {}), **data}
     data["load_average"] = load_average()
     data["date"] = now_iso()
     data["part_seconds"] = round(time.perf_counter() - part_started, 1)
