@@ -418,16 +418,20 @@ def migration_kills(workdir: Path, *, seed: int, kills: int) -> CrashReport:
         store_url = f"sqlite:///{workdir / f'migrate-{number}.db'}"
         db = kit.sqlite_path(store_url)
         process = subprocess.Popen([sys.executable, "-c", code, store_url])
-        deadline = time.monotonic() + 60
-        while not db.exists() and process.poll() is None:
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.001)
-        delay = rng.uniform(0, 0.15)
-        report.delays.append(round(delay, 4))
-        time.sleep(delay)
-        if _kill(process):
+        wal = db.with_name(db.name + "-wal")
+        # Half the kills land on a write to the new file, half after a delay.
+        if number % 2:
+            nth = rng.randint(1, 4)
+            report.delays.append(float(nth))
+            killed = kill_on_write(process, db, nth)
+        else:
+            delay = rng.uniform(0, 0.3)
+            report.delays.append(round(delay, 4))
+            killed = kill_after(process, db, delay)
+        if killed:
             report.kills += 1
+            # Frames in the WAL at the kill: it landed inside the migration.
+            report.notes.append(f"wal {wal.stat().st_size if wal.exists() else 0} B")
         else:
             report.finished_before_kill += 1
         conn = sqlite3.connect(db)
@@ -438,6 +442,7 @@ def migration_kills(workdir: Path, *, seed: int, kills: int) -> CrashReport:
             ).fetchone()[0]
         finally:
             conn.close()
+        report.notes.append(f"{count}/{full} tables")
         if verdict != "ok" or count not in (0, full):
             report.problems.append(
                 f"kill {number}: integrity {verdict!r}, {count} of {full} tables"
