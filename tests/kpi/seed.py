@@ -72,9 +72,10 @@ def pg_schema() -> Iterator[tuple[Engine, str]]:
 def empty_tables(engine: Engine) -> None:
     """Remove every row of every table (cheaper than a new schema per test)."""
     # Only the tables that exist: other modules may register models later.
-    names = ", ".join(f'"{name}"' for name in inspect(engine).get_table_names())
+    # DELETE beats TRUNCATE on tables this small (no new files, no table locks).
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names}"))
+        for name in inspect(conn).get_table_names():
+            conn.execute(text(f'DELETE FROM "{name}"'))
 
 
 class Seed:
