@@ -234,10 +234,12 @@ def _write_report(settings: Settings, kpis: KpiResult, path: Path) -> Path:
 
 
 def _most_at_risk(kpis: KpiResult) -> str | None:
+    """The lowest health score, among active accounts when there are any."""
     scored = [a for a in kpis.accounts if a.health.score is not None]
-    if not scored:
+    candidates = [a for a in scored if a.active] or scored
+    if not candidates:
         return None
-    return min(scored, key=lambda a: a.health.score).sys_id
+    return min(candidates, key=lambda a: (a.health.score, a.sys_id)).sys_id
 
 
 def _form_url(base: str, sys_id: str | None) -> str | None:
