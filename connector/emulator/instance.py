@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 
 CASE_TABLE = "sn_customerservice_case"
+# Tables whose field changes are written to sys_audit (the dataset's history
+# has state/assigned_to rows for cases, so API and mutator updates match it).
+AUDITED_TABLES = frozenset({"sn_customerservice_case"})
 # Tables a no-role account gets 403 on (TABLE_API.md §8.3, §11.1; C13).
 RESTRICTED_TABLES = frozenset({"sys_db_object", "sys_audit"})
 META_STATE_TABLE = "_emulator_state"
@@ -552,7 +555,32 @@ class Instance:
                 f"UPDATE {quote_ident(concrete)} SET {sets} WHERE sys_id = ?",
                 [*changes.values(), sys_id],
             )
+            if not raw and concrete in AUDITED_TABLES:
+                self._audit_changes(concrete, current, changes, user)
         return self.get(table, sys_id)
+
+    def _audit_changes(
+        self,
+        table: str,
+        before: dict[str, str],
+        changes: dict[str, str],
+        user: str,
+    ) -> None:
+        """One ``sys_audit`` row per changed field of an audited table."""
+        for name, new in changes.items():
+            if name.startswith("sys_") or before.get(name, "") == new:
+                continue
+            audit = {
+                "tablename": table,
+                "documentkey": before["sys_id"],
+                "fieldname": name,
+                "oldvalue": before.get(name, ""),
+                "newvalue": new,
+                "user": user,
+                "reason": "",
+                "record_checkpoint": changes["sys_mod_count"],
+            }
+            self.insert("sys_audit", audit, user=user, raw=True)
 
     def delete(self, table: str, sys_id: str, *, user: str = "system") -> bool:
         """Delete a record and write its ``sys_audit`` DELETED row (KB0634666)."""

@@ -255,3 +255,27 @@ def test_restricted_user_cannot_see_the_dictionary_or_audit(
     assert audit.status_code == 403
     assert audit.json()["error"]["message"] == "User Not Authorized"
     assert [r["name"] for r in accounts.json()["result"]] == ["Acme"]
+
+
+def test_case_updates_write_field_audit_rows(
+    empty_emulator: EmulatorServer, admin: Api
+) -> None:
+    ids = seed_cases(empty_emulator, 1)  # state "1", priority "2"
+
+    admin.patch(f"/api/now/table/{CASE}/{ids[0]}", {"state": "6", "priority": "2"})
+    audit = admin.result(
+        "/api/now/table/sys_audit",
+        sysparm_query=f"documentkey={ids[0]}",
+        sysparm_fields="tablename,fieldname,oldvalue,newvalue,user,record_checkpoint",
+    )
+
+    assert audit == [
+        {
+            "tablename": CASE,
+            "fieldname": "state",
+            "oldvalue": "1",
+            "newvalue": "6",
+            "user": "admin",
+            "record_checkpoint": "1",
+        }
+    ]
