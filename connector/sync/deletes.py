@@ -15,6 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select, update
 
+from connector.errors import InstanceError
 from connector.servicenow.client import ServiceNowClient
 from connector.servicenow.models import Cursor, Page
 from connector.servicenow.pager import KeyPager, KeysetPager
@@ -29,6 +30,10 @@ log = logging.getLogger(__name__)
 
 AUDIT_TABLE = "sys_audit"
 AUDIT_FIELDS = ["sys_id", "sys_created_on", "documentkey", "fieldname"]
+# Audit rows are never updated, so sys_updated_on equals sys_created_on and the
+# keyset can use the (sys_updated_on, sys_id) order every table is indexed for;
+# sys_created_on is the fallback where the dictionary lacks sys_updated_on.
+AUDIT_CURSORS = ("sys_updated_on", "sys_created_on")
 MARK_BATCH = 500
 
 
@@ -56,7 +61,7 @@ def apply_audit_deletes(
         page_size=page_size,
         since=since,
         until=until,
-        cursor_field="sys_created_on",
+        cursor_field=audit_cursor(client),
     )
     for page in pager:
         if page.rows:
@@ -72,6 +77,15 @@ def apply_audit_deletes(
         if stop_event is not None and stop_event.is_set():
             return False
     return True
+
+
+def audit_cursor(client: ServiceNowClient) -> str:
+    """The sys_audit field to page deletes by (see AUDIT_CURSORS)."""
+    try:
+        known = client.dictionary(AUDIT_TABLE)
+    except InstanceError:
+        return AUDIT_CURSORS[-1]
+    return next((name for name in AUDIT_CURSORS if name in known), AUDIT_CURSORS[-1])
 
 
 def _apply_audit_page(conn: Connection, prepared: PreparedMapping, page: Page) -> int:
