@@ -89,45 +89,44 @@ def _iso(moment: datetime) -> str:
     return checkpoints.as_utc(moment).strftime("%Y-%m-%d %H:%M:%S")
 
 
+COLUMNS = (
+    ("mapping", "left"),
+    ("rows", "right"),
+    ("deleted", "right"),
+    ("quarantined", "right"),
+    ("cursor (UTC)", "left"),
+    ("lag", "right"),
+    ("last run", "left"),
+)
+
+
 def render_table(rows: list[TableStatus], console: Console | None = None) -> None:
     """Print the status as a table."""
     table = Table(title="csm-sync status")
-    for header in (
-        "mapping",
-        "rows",
-        "deleted",
-        "quarantined",
-        "cursor (UTC)",
-        "lag",
-        "last run",
-        "outcome",
-    ):
-        table.add_column(
-            header,
-            justify="right"
-            if header in ("rows", "deleted", "quarantined", "lag")
-            else "left",
-        )
+    for header, justify in COLUMNS:
+        table.add_column(header, justify=justify, no_wrap=header == "mapping")
     for row in rows:
-        last = (
-            f"{row.last_run_mode} {row.last_run_finished or ''}".strip()
-            if row.last_run_mode
-            else "never"
-        )
-        outcome = row.last_run_outcome or "-"
-        if row.backfill_pending:
-            outcome += " (backfill pending)"
         table.add_row(
             row.mapping,
-            str(row.rows),
-            str(row.deleted),
-            str(row.quarantined),
+            f"{row.rows:,}",
+            f"{row.deleted:,}",
+            f"{row.quarantined:,}",
             row.cursor or "-",
             _duration(row.lag_seconds),
-            last,
-            outcome,
+            _last_run(row),
         )
     (console or Console()).print(table)
+
+
+def _last_run(row: TableStatus) -> str:
+    if not row.last_run_mode:
+        return "never"
+    text = f"{row.last_run_mode} {row.last_run_outcome}"
+    if row.last_run_finished:
+        text += f" at {row.last_run_finished}"
+    if row.backfill_pending:
+        text += ", backfill to resume"
+    return text
 
 
 def _duration(seconds: int | None) -> str:
