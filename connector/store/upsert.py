@@ -44,16 +44,17 @@ def upsert_rows(
     """Insert or update ``rows`` (dicts with the same keys, incl. ``sys_id``)."""
     counts = UpsertCounts()
     table: Table = model.__table__  # type: ignore[attr-defined]
-    for start in range(0, len(rows), batch_size):
-        counts += _upsert_batch(
-            conn, table, _last_per_key(rows[start : start + batch_size])
-        )
+    unique = _last_per_key(rows)
+    for start in range(0, len(unique), batch_size):
+        counts += _upsert_batch(conn, table, unique[start : start + batch_size])
     return counts
 
 
 def _last_per_key(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    # ON CONFLICT cannot touch one row twice in one statement (PostgreSQL refuses).
-    return list({row["sys_id"]: row for row in rows}.values())
+    # ON CONFLICT cannot touch one row twice in one statement (PostgreSQL refuses),
+    # and writers locking rows in one global order cannot deadlock each other.
+    latest = {row["sys_id"]: row for row in rows}
+    return [latest[key] for key in sorted(latest)]
 
 
 def _upsert_batch(
