@@ -156,7 +156,7 @@ class SurveyQuestion(SyncedRecord, table=True):
 
 
 class SurveyAnswerOption(SyncedRecord, table=True):
-    """asmt_metric_definition: maps a stored answer value to the displayed score (C15)."""
+    """asmt_metric_definition: a stored answer value and its displayed score (C15)."""
 
     __tablename__ = "survey_answer_option"
     metric: str | None = Field(default=None, index=True, max_length=SYS_ID)
@@ -188,7 +188,7 @@ class SurveyResult(SyncedRecord, table=True):
 
 
 class SoldProduct(SyncedRecord, table=True):
-    """sn_install_base_sold_product: what an account bought, for how long, at what price."""
+    """sn_install_base_sold_product: what an account bought, how long, at what price."""
 
     __tablename__ = "sold_product"
     number: str | None = None
