@@ -82,6 +82,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "others are editing must not change the code between measurements)",
     )
     parser.add_argument("--peers", default="dlt,snowloader", help="peer tools")
+    parser.add_argument(
+        "--render",
+        nargs="+",
+        type=Path,
+        metavar="JSON",
+        help="only regenerate --docs from these result files (no measuring)",
+    )
     parser.add_argument("--mutations-per-s", type=float, default=50.0)
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--latency-per-row-ms", type=float, default=0.2)
@@ -137,6 +144,10 @@ def code_version() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.render:
+        for path in args.render:
+            update_docs(args.docs, json.loads(path.read_text()))
+        return {}
     if args.snapshot and not os.environ.get(SNAPSHOT_ENV):
         args.results.mkdir(parents=True, exist_ok=True)
         snapshot_and_reexec(args)
