@@ -146,7 +146,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.render:
         for path in args.render:
-            update_docs(args.docs, json.loads(path.read_text()))
+            saved = json.loads(path.read_text())
+            finish(saved)
+            update_docs(args.docs, saved)
         return {}
     if args.snapshot and not os.environ.get(SNAPSHOT_ENV):
         args.results.mkdir(parents=True, exist_ok=True)
@@ -200,14 +202,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 write_json(args.out, result)
     result["load_average_end"] = load_average()
     result["total_seconds"] = round(time.perf_counter() - started, 1)
-    if "backfill" in result["parts"] and "bare" in result["parts"]:
-        result["parts"]["backfill"]["ratio_to_bare"] = parts.ratios(result["parts"])
-    result["targets"] = evaluate_targets(result)
+    finish(result)
     write_json(args.out, result)
     if not args.no_docs:
         update_docs(args.docs, result)
     log.info("wrote %s", args.out)
     return result
+
+
+def finish(result: dict[str, Any]) -> None:
+    """Derived figures: the csm-sync / bare ratios and the targets."""
+    if "backfill" in result["parts"] and "bare" in result["parts"]:
+        result["parts"]["backfill"]["ratio_to_bare"] = parts.ratios(result["parts"])
+    result["targets"] = evaluate_targets(result)
 
 
 def _merged(args: argparse.Namespace, fresh: dict[str, Any]) -> dict[str, Any]:
