@@ -277,7 +277,8 @@ def warn_if_world_readable(path: Path) -> None:
         return
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         text = path.read_text(encoding="utf-8", errors="replace")
-        if re.search(r"(password|secret)\s*:\s*(?!\s*\$\{)\S", text):
+        # A quoted reference ("${SN_PASSWORD}") is a reference too, not a secret.
+        if re.search(r"(password|secret)\s*:\s*(?!\s*[\"']?\$\{)\S", text):
             warnings.warn(
                 f"{path} holds a secret and is readable by other users; "
                 "run 'chmod 600' on it or use ${ENV} references",
