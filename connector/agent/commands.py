@@ -42,7 +42,8 @@ def run_command(
     """Run the agent: scheduled syncs, KPIs, write-back, /healthz and /metrics.
 
     SIGINT or SIGTERM finishes the page in hand and exits 0; too many failures
-    within daemon.failure_window_seconds exit 1.
+    within daemon.failure_window_seconds exit 1; a configuration problem exits 2.
+    See docs/operations.md.
     """
     from connector.agent.daemon import Daemon
 
