@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +23,8 @@ ADMIN = ("admin", "admin")
 def running(*args: str) -> Iterator[str]:
     """Start the emulator command; yield its URL; stop it with SIGTERM."""
     script = Path(sys.executable).with_name("csm-sync")
+    if not script.exists():
+        script = Path(shutil.which("csm-sync") or "csm-sync")
     command = [str(script), "emulator", "--port", "0", *args]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
