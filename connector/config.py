@@ -8,10 +8,10 @@ The config path comes from ``-c/--config``, else ``CSM_SYNC_CONFIG``, else
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import stat
-import warnings
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -31,6 +31,7 @@ from connector.errors import ConfigError, Problem
 
 CONFIG_ENV = "CSM_SYNC_CONFIG"
 DEFAULT_CONFIG = "config.yaml"
+logger = logging.getLogger(__name__)
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -56,9 +57,7 @@ class AuthSettings(_Section):
         }[self.method]
         missing = [name for name in needed if getattr(self, name) in (None, "")]
         if missing:
-            raise ValueError(
-                f"auth method {self.method!r} needs {', '.join(missing)}"
-            )
+            raise ValueError(f"auth method {self.method!r} needs {', '.join(missing)}")
         return self
 
 
@@ -79,7 +78,9 @@ class InstanceSettings(_Section):
     @classmethod
     def _check_url(cls, value: str) -> str:
         if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("expected an http(s) URL such as https://acme.service-now.com")
+            raise ValueError(
+                "expected an http(s) URL such as https://acme.service-now.com"
+            )
         return value.rstrip("/")
 
 
@@ -215,11 +216,15 @@ class Settings(_Section):
 
     @property
     def mappings_dir(self) -> Path:
-        return self.mappings if self.mappings.is_absolute() else self.base_dir / self.mappings
+        return (
+            self.mappings
+            if self.mappings.is_absolute()
+            else self.base_dir / self.mappings
+        )
 
 
 def resolve_config_path(explicit: str | os.PathLike[str] | None) -> Path:
-    """Pick the config path: the flag, else ``$CSM_SYNC_CONFIG``, else ``./config.yaml``."""
+    """Pick the config path: the flag, else ``$CSM_SYNC_CONFIG``, else config.yaml."""
     if explicit:
         return Path(explicit)
     if os.environ.get(CONFIG_ENV):
@@ -227,11 +232,15 @@ def resolve_config_path(explicit: str | os.PathLike[str] | None) -> Path:
     return Path(DEFAULT_CONFIG)
 
 
-def interpolate_env(value: Any, *, source: str, problems: list[Problem], key: str = "") -> Any:
-    """Replace ``${VAR}`` (or ``${VAR:-default}``) in every string of a parsed YAML tree."""
+def interpolate_env(
+    value: Any, *, source: str, problems: list[Problem], key: str = ""
+) -> Any:
+    """Replace ``${VAR}`` (or ``${VAR:-default}``) in every string of a YAML tree."""
     if isinstance(value, dict):
         return {
-            k: interpolate_env(v, source=source, problems=problems, key=f"{key}.{k}" if key else str(k))
+            k: interpolate_env(
+                v, source=source, problems=problems, key=f"{key}.{k}" if key else str(k)
+            )
             for k, v in value.items()
         }
     if isinstance(value, list):
@@ -248,9 +257,7 @@ def interpolate_env(value: Any, *, source: str, problems: list[Problem], key: st
             return os.environ[name]
         if default is not None:
             return default
-        problems.append(
-            Problem(source, key, f"environment variable {name} is not set")
-        )
+        problems.append(Problem(source, key, f"environment variable {name} is not set"))
         return ""
 
     return _ENV_REF.sub(replace, value)
@@ -269,25 +276,65 @@ def _problems_from_validation(error: ValidationError, source: str) -> list[Probl
     return problems
 
 
-def warn_if_world_readable(path: Path) -> None:
-    """Warn when a config file that may hold secrets is readable by others."""
+SECRET_KEYS = frozenset({"password", "client_secret"})
+
+
+def _literal_secrets(tree: Any) -> bool:
+    """True when a secret key holds a literal value rather than an ${ENV} reference."""
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            if key in SECRET_KEYS and isinstance(value, str | int | float):
+                text = str(value).strip()
+                if text and not _ENV_REF.fullmatch(text):
+                    return True
+            elif _literal_secrets(value):
+                return True
+    elif isinstance(tree, list):
+        return any(_literal_secrets(item) for item in tree)
+    return False
+
+
+def warn_if_world_readable(path: Path, raw: Any) -> None:
+    """Warn when a config file that holds a literal secret is readable by others."""
     try:
         mode = path.stat().st_mode
     except OSError:
         return
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        text = path.read_text(encoding="utf-8", errors="replace")
-        # A quoted reference ("${SN_PASSWORD}") is a reference too, not a secret.
-        if re.search(r"(password|secret)\s*:\s*(?!\s*[\"']?\$\{)\S", text):
-            warnings.warn(
-                f"{path} holds a secret and is readable by other users; "
-                "run 'chmod 600' on it or use ${ENV} references",
-                stacklevel=2,
-            )
+    if mode & (stat.S_IRWXG | stat.S_IRWXO) and _literal_secrets(raw):
+        logger.warning(
+            "Config %s holds a secret and is readable by other users; "
+            "run 'chmod 600' on it or use ${ENV} references",
+            path,
+        )
+
+
+def anchor_sqlite_url(url: str, base_dir: Path) -> str:
+    """Resolve a relative SQLite path against the config's folder, like ``mappings``.
+
+    Without this, ``sqlite:///csm.db`` would follow the working directory, and a
+    cron job or unit started elsewhere would silently begin an empty store.
+    """
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        return url
+    path = url[len(prefix) :]
+    if not path or path.startswith((":memory:", "file:")) or Path(path).is_absolute():
+        return url
+    return prefix + str((base_dir / path).resolve())
+
+
+def _anchor_store(data: dict[str, Any], base_dir: Path) -> dict[str, Any]:
+    store = data.get("store")
+    if isinstance(store, dict) and isinstance(store.get("url"), str):
+        data = {
+            **data,
+            "store": {**store, "url": anchor_sqlite_url(store["url"], base_dir)},
+        }
+    return data
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
-    """Load, interpolate and validate the config; raise ConfigError listing every problem."""
+    """Load, interpolate and validate the config; ConfigError lists every problem."""
     config_path = resolve_config_path(path)
     source = str(config_path)
     if not config_path.is_file():
@@ -306,9 +353,11 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         where = f"line {mark.line + 1}" if mark else "-"
         raise ConfigError(Problem(source, where, f"not valid YAML: {exc}")) from None
     if not isinstance(raw, dict):
-        raise ConfigError(Problem(source, "-", "expected a mapping of settings at the top"))
+        raise ConfigError(
+            Problem(source, "-", "expected a mapping of settings at the top")
+        )
 
-    warn_if_world_readable(config_path)
+    warn_if_world_readable(config_path, raw)
     problems: list[Problem] = []
     try:
         data = interpolate_env(raw, source=source, problems=problems)
@@ -318,6 +367,7 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
             Problem(source, "-", "a YAML alias refers to its own anchor (endless)")
         ) from None
     data["base_dir"] = config_path.resolve().parent
+    data = _anchor_store(data, data["base_dir"])
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
@@ -328,9 +378,11 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     return settings
 
 
-def settings_from_dict(data: dict[str, Any], *, base_dir: Path | None = None) -> Settings:
+def settings_from_dict(
+    data: dict[str, Any], *, base_dir: Path | None = None
+) -> Settings:
     """Validate settings built in code (the demo, tests); same rules as a file."""
-    payload = dict(data)
+    payload = _anchor_store(dict(data), base_dir) if base_dir else dict(data)
     payload["base_dir"] = base_dir or Path(".")
     try:
         return Settings.model_validate(payload)

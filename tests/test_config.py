@@ -1,0 +1,80 @@
+"""Config loading: paths anchored to the config file, secret warnings."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from connector.config import anchor_sqlite_url, load_settings
+
+BASE = """\
+instance:
+  url: https://acme.service-now.com
+  auth:
+    method: basic
+    username: integration
+    password: {password}
+    client_secret: null
+store:
+  url: {store}
+"""
+
+
+def write(tmp_path: Path, *, password: str, store: str, mode: int) -> Path:
+    path = tmp_path / "conf" / "config.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(BASE.format(password=password, store=store), encoding="utf-8")
+    path.chmod(mode)
+    return path
+
+
+def test_a_relative_sqlite_store_is_anchored_to_the_config_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write(tmp_path, password="x", store="sqlite:///data/csm.db", mode=0o600)
+    monkeypatch.chdir(tmp_path)
+
+    settings = load_settings(config)
+
+    assert settings.store.url == f"sqlite:///{tmp_path / 'conf' / 'data' / 'csm.db'}"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite:////var/lib/csm.db", "sqlite:///:memory:", "postgresql+psycopg://h/db"],
+)
+def test_absolute_memory_and_server_urls_are_left_alone(url: str) -> None:
+    assert anchor_sqlite_url(url, Path("/elsewhere")) == url
+
+
+def test_an_env_reference_and_a_null_secret_do_not_warn(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("SN_PASSWORD", "from-env")
+    config = write(
+        tmp_path, password="${SN_PASSWORD}", store="sqlite:///c.db", mode=0o644
+    )
+
+    with caplog.at_level(logging.WARNING):
+        settings = load_settings(config)
+
+    assert settings.instance.auth.password.get_secret_value() == "from-env"
+    assert "readable by other users" not in caplog.text
+
+
+def test_a_literal_secret_in_a_shared_file_warns_without_showing_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = write(
+        tmp_path, password="hunter2-literal", store="sqlite:///c.db", mode=0o644
+    )
+
+    with caplog.at_level(logging.WARNING):
+        load_settings(config)
+
+    assert "readable by other users" in caplog.text
+    assert "hunter2-literal" not in caplog.text
