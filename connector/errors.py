@@ -80,6 +80,10 @@ class RetriableInstanceError(InstanceError):
         super().__init__(message, **kw)
 
 
+class InstanceUnreachableError(RetriableInstanceError):
+    """No connection could be made (refused, unknown host): retried only briefly."""
+
+
 class RateLimitCeilingError(InstanceError):
     """A 429 asked to wait longer than the configured ceiling: checkpoint and stop."""
 

@@ -15,12 +15,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
+import urllib3
 
 from connector.errors import (
     AuthError,
     InstanceError,
+    InstanceUnreachableError,
     InvalidTableError,
     NotFoundError,
     PermissionDeniedError,
@@ -225,6 +228,32 @@ def _seconds_until_http_date(raw: str, clock: Callable[[], float]) -> float | No
         return None
 
 
+def _unreachable_reason(exc: requests.RequestException) -> str | None:
+    """Why no connection could be opened at all, or None for other faults."""
+    if not isinstance(exc, requests.ConnectionError) or isinstance(
+        exc, requests.exceptions.SSLError | requests.exceptions.ProxyError
+    ):
+        return None
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)
+    if isinstance(reason, urllib3.exceptions.NameResolutionError):
+        return "the host name does not resolve"
+    if isinstance(reason, urllib3.exceptions.NewConnectionError):
+        text = str(reason).lower()
+        if "refused" in text:
+            return "connection refused: nothing is listening on that port"
+        return "no route to the host"
+    return None
+
+
+def _host_of(exc: requests.RequestException) -> str:
+    """``host:port`` of the failed request; never credentials or the query."""
+    url = getattr(exc.request, "url", None) or ""
+    parts = urlsplit(url)
+    host = parts.hostname or "the instance"
+    return f"{host}:{parts.port}" if parts.port else host
+
+
 def error_for_transport(exc: requests.RequestException, context: Context) -> Exception:
     """Map a requests exception (no usable response) onto the error tree."""
     kind = type(exc).__name__
@@ -233,6 +262,14 @@ def error_for_transport(exc: requests.RequestException, context: Context) -> Exc
             f"{context.describe().capitalize()} failed: the instance's TLS "
             "certificate could not be verified. Set instance.ca_file to the CA "
             "bundle that signed it (verify_tls: false only in a lab).",
+            url=context.path,
+        )
+    unreachable = _unreachable_reason(exc)
+    if unreachable:
+        return InstanceUnreachableError(
+            f"{context.describe().capitalize()} failed: could not connect to "
+            f"{_host_of(exc)} ({unreachable}). Check instance.url and that the "
+            "instance is reachable from this machine.",
             url=context.path,
         )
     if isinstance(

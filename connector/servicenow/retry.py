@@ -24,13 +24,22 @@ from tenacity import (
 )
 
 from connector.config import InstanceSettings
-from connector.errors import RateLimitCeilingError, RetriableInstanceError
+from connector.errors import (
+    InstanceUnreachableError,
+    RateLimitCeilingError,
+    RetriableInstanceError,
+)
 from connector.servicenow.metrics import ClientMetrics
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 BACKOFF_MULTIPLIER_SECONDS = 0.5
+# A refused connection or an unknown host rarely heals within a minute; retry it
+# briefly (an instance restarting) and let the next run or tick try again, so
+# that a wrong URL fails in seconds rather than after the whole backoff ladder.
+UNREACHABLE_ATTEMPTS = 3
+UNREACHABLE_WAIT_CAP_SECONDS = 2.0
 
 
 def is_retriable(exc: BaseException) -> bool:
@@ -45,6 +54,14 @@ def is_not_executed(exc: BaseException) -> bool:
     created anyway, so re-sending could duplicate it.
     """
     return isinstance(exc, RetriableInstanceError) and exc.status == 429
+
+
+def _stop_when_unreachable(state: RetryCallState) -> bool:
+    exc = state.outcome.exception() if state.outcome else None
+    return (
+        isinstance(exc, InstanceUnreachableError)
+        and state.attempt_number >= UNREACHABLE_ATTEMPTS
+    )
 
 
 class RetryPolicy:
@@ -74,7 +91,8 @@ class RetryPolicy:
         """Run ``attempt`` until it succeeds, fails for good, or retries run out."""
         retrying = Retrying(
             retry=retry_if_exception(retry_on),
-            stop=stop_after_attempt(self.settings.max_retries + 1),
+            stop=stop_after_attempt(self.settings.max_retries + 1)
+            | _stop_when_unreachable,
             wait=self._wait,
             sleep=self.sleep,
             before_sleep=lambda state: self._before_sleep(state, what),
@@ -107,6 +125,8 @@ class RetryPolicy:
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
             return float(retry_after)
+        if isinstance(exc, InstanceUnreachableError):
+            return min(float(self._backoff(state)), UNREACHABLE_WAIT_CAP_SECONDS)
         return float(self._backoff(state))
 
     def _before_sleep(self, state: RetryCallState, what: str) -> None:

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
 
+from connector.config import InstanceSettings
 from connector.errors import (
+    InstanceUnreachableError,
     InvalidTableError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitCeilingError,
     RetriableInstanceError,
 )
-from connector.servicenow import KeysetPager
+from connector.servicenow import KeysetPager, ServiceNowClient
 from connector.servicenow.responses import retry_after_seconds
 
-from .conftest import CASES
+from .conftest import CASES, RecordingSleep
 
 
 def all_case_ids(client) -> list[str]:
@@ -197,3 +200,25 @@ def test_retry_after_falls_back_to_rate_limit_reset():
     assert from_reset == 1740.0
     assert http_date == 30.0
     assert retry_after_seconds({}, lambda: now) is None
+
+
+def test_a_closed_port_fails_in_a_few_short_attempts_naming_the_host() -> None:
+    with socket.socket() as probe:  # find a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = InstanceSettings(
+        url=f"http://127.0.0.1:{port}",
+        auth={"method": "basic", "username": "admin", "password": "admin"},
+    )
+    sleep = RecordingSleep()
+
+    with (
+        ServiceNowClient(settings, sleep=sleep) as client,
+        pytest.raises(InstanceUnreachableError) as caught,
+    ):
+        client.get_page("sys_user", query="", fields=["sys_id"], limit=1)
+
+    assert len(sleep.waits) == 2
+    assert all(wait <= 2.0 for wait in sleep.waits)
+    assert f"127.0.0.1:{port}" in str(caught.value)
+    assert "connection refused" in str(caught.value)
