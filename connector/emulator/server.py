@@ -38,7 +38,11 @@ class _QuietHandler(WSGIRequestHandler):
         self.send_response_only(code, message)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        LOG.debug("%s %s %s", self.command, self.path, code)
+        # A request that never parsed (e.g. a TLS handshake sent to plain HTTP)
+        # has no command or path yet; werkzeug still logs its 400.
+        command = getattr(self, "command", None) or "-"
+        path = getattr(self, "path", None) or "-"
+        LOG.debug("%s %s %s", command, path, code)
 
     def log(self, type: str, message: str, *args: Any) -> None:
         LOG.debug(message, *args)

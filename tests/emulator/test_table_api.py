@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -361,3 +362,26 @@ def test_input_display_value_resolves_labels_and_references(
         == empty_emulator.instance.rows("customer_account")[0]["sys_id"]
     )
     assert raw.json()["result"]["state"] == ""
+
+
+def test_a_tls_handshake_sent_to_plain_http_gets_a_400_not_a_crash(
+    empty_emulator, capsys
+) -> None:
+    host, port = empty_emulator.url.removeprefix("http://").split(":")
+    hello = bytes.fromhex("16030100050100000100")  # start of a TLS ClientHello
+
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(hello)
+        conn.shutdown(socket.SHUT_WR)  # end of request: the server must answer
+        answer = conn.recv(200)
+
+    assert b"Error code: 400" in answer
+    assert "Traceback" not in capsys.readouterr().err
+    assert (
+        requests.get(
+            f"{empty_emulator.url}/api/now/table/sys_user",
+            auth=("admin", "admin"),
+            timeout=5,
+        ).status_code
+        == 200
+    )
