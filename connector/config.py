@@ -39,6 +39,12 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _blank(value: str | SecretStr | None) -> bool:
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return value is None or not value.strip()
+
+
 class AuthSettings(_Section):
     """How csm-sync proves who it is to the instance."""
 
@@ -55,7 +61,7 @@ class AuthSettings(_Section):
             "oauth_password": ("username", "password", "client_id", "client_secret"),
             "oauth_client_credentials": ("client_id", "client_secret"),
         }[self.method]
-        missing = [name for name in needed if getattr(self, name) in (None, "")]
+        missing = [name for name in needed if _blank(getattr(self, name))]
         if missing:
             raise ValueError(f"auth method {self.method!r} needs {', '.join(missing)}")
         return self
@@ -351,7 +357,8 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "-"
-        raise ConfigError(Problem(source, where, f"not valid YAML: {exc}")) from None
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(Problem(source, where, f"not valid YAML: {reason}")) from None
     if not isinstance(raw, dict):
         raise ConfigError(
             Problem(source, "-", "expected a mapping of settings at the top")

@@ -25,6 +25,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        if self.key in ("", "-"):
+            return f"{self.source}: {self.message}"
         return f"{self.source}: {self.key}: {self.message}"
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from connector.config import anchor_sqlite_url, load_settings
+from connector.errors import ConfigError
 
 BASE = """\
 instance:
@@ -78,3 +79,39 @@ def test_a_literal_secret_in_a_shared_file_warns_without_showing_it(
 
     assert "readable by other users" in caplog.text
     assert "hunter2-literal" not in caplog.text
+
+
+def test_an_empty_password_from_the_environment_is_a_config_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SN_PASSWORD", "")
+    config = write(
+        tmp_path, password="${SN_PASSWORD}", store="sqlite:///c.db", mode=0o600
+    )
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+
+    assert [p.key for p in caught.value.problems] == ["instance.auth"]
+    assert "needs password" in str(caught.value)
+
+
+def test_broken_yaml_names_the_line_without_parser_internals(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("instance:\n  url: [unclosed\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+
+    text = str(caught.value)
+    assert text.startswith(f"{config}: line ")
+    assert "<unicode string>" not in text
+
+
+def test_a_missing_file_reads_as_one_sentence(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path / "nope.yaml")
+
+    assert str(caught.value).startswith(
+        f"{tmp_path / 'nope.yaml'}: config file not found"
+    )
