@@ -167,7 +167,8 @@ def compute_segment_churn(conn: Connection, as_of: date) -> dict[str, dict]:
         " FROM paying s JOIN account a ON a.sys_id = s.account"
         " LEFT JOIN paying e ON e.account = s.account AND e.idx = s.idx + 1"
         f" WHERE s.idx < {len(starts) - 1}"
-        " GROUP BY COALESCE(NULLIF(a.rank_tier, ''), 'none'), s.idx",
+        " GROUP BY COALESCE(NULLIF(a.rank_tier, ''), 'none'), s.idx"
+        " ORDER BY 1, 2",  # months in order: the rates list is month by month
         params,
     )
     segments: dict[str, dict] = {}
