@@ -84,32 +84,78 @@ def wait_first_write(
     return process.poll() is None
 
 
-def kill_after(process: subprocess.Popen[bytes], db: Path, delay: float) -> bool:
-    """SIGKILL ``delay`` s after the child's first store write; True if killed."""
+def kill_after(
+    process: subprocess.Popen[bytes], db: Path, delay: float
+) -> tuple[bool, float]:
+    """SIGKILL ``delay`` s after the child's first store write.
+
+    Returns whether it was killed and how long it ran after that first write.
+    """
     if not wait_first_write(process, db):
         process.wait(timeout=120)
-        return False
-    deadline = time.monotonic() + delay
+        return False, 0.0
+    started = time.monotonic()
+    deadline = started + delay
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            return False
+            return False, time.monotonic() - started
         time.sleep(0.002)
-    return _kill(process)
+    return _kill(process), time.monotonic() - started
 
 
-def kill_on_write(process: subprocess.Popen[bytes], db: Path, nth: int) -> bool:
-    """SIGKILL the moment the ``nth`` write burst to the store files is seen."""
+def kill_on_write(
+    process: subprocess.Popen[bytes], db: Path, nth: int
+) -> tuple[bool, int]:
+    """SIGKILL the moment the ``nth`` write burst to the store files is seen.
+
+    Returns whether it was killed and how many bursts were seen.
+    """
     if not wait_first_write(process, db):
         process.wait(timeout=120)
-        return False
+        return False, 0
     seen, last = 0, _signature(db)
     while process.poll() is None:
         now = _signature(db)
         if now != last:
             seen, last = seen + 1, now
             if seen >= nth:
-                return _kill(process)
-    return False
+                return _kill(process), seen
+    return False, seen
+
+
+class KillPoints:
+    """Seeded kill points that shrink to what runs really take on this machine.
+
+    A run that ends before its kill point proves nothing, so the delay window
+    (or the write-burst count) is cut to what that run showed.
+    """
+
+    def __init__(
+        self, rng: random.Random, report: CrashReport, window: float, bursts: int = 12
+    ) -> None:
+        self.rng, self.report = rng, report
+        self.window, self.bursts = window, bursts
+
+    def kill(
+        self, process: subprocess.Popen[bytes], db: Path, *, on_write: bool = False
+    ) -> bool:
+        if on_write:
+            nth = self.rng.randint(1, self.bursts)
+            self.report.delays.append(float(nth))
+            killed, seen = kill_on_write(process, db, nth)
+            if not killed:
+                self.bursts = max(1, seen)
+        else:
+            delay = self.rng.uniform(0, self.window)
+            self.report.delays.append(round(delay, 3))
+            killed, ran = kill_after(process, db, delay)
+            if not killed and ran > 0:
+                self.window = max(0.05, 0.9 * ran)
+        if killed:
+            self.report.kills += 1
+        else:
+            self.report.finished_before_kill += 1
+        return killed
 
 
 def _kill(process: subprocess.Popen[bytes]) -> bool:
@@ -171,11 +217,12 @@ def backfill_crashes(
     rng = random.Random(seed)
     report = CrashReport(mode="backfill-power-cut" if power_cut else "backfill")
     instance = {"page_size": 2000} if power_cut else {}
+    points = KillPoints(rng, report, window)
     with EmulatorServer(accounts=accounts, seed=seed) as emu:
         if not power_cut:
             emu.instance.faults.update(latency_ms=25)
         mappings = kit.shipped_mappings(tables)
-        while report.kills < kills:
+        while report.kills < kills and report.finished_before_kill <= 2 * kills:
             report.cycles += 1
             cycle = workdir / f"backfill-{report.cycles}"
             cycle.mkdir(parents=True, exist_ok=True)
@@ -190,18 +237,8 @@ def backfill_crashes(
             env = kit.cli_env(emu)
             for _ in range(min(per_cycle, kills - report.kills)):
                 process = kit.spawn(["backfill"], config, env, cycle / "logs")
-                if power_cut:
-                    nth = rng.randint(1, 12)
-                    report.delays.append(float(nth))
-                    killed = kill_on_write(process, db, nth)
-                else:
-                    delay = rng.uniform(0, window)
-                    report.delays.append(round(delay, 3))
-                    killed = kill_after(process, db, delay)
-                if not killed:
-                    report.finished_before_kill += 1
+                if not points.kill(process, db, on_write=power_cut):
                     break
-                report.kills += 1
                 _after_kill(store_url, report, f"cycle {report.cycles}")
             run_to_end(["backfill"], config, env, report)
             report.problems += kit.store_mismatches(emu, store_url, mappings)
@@ -222,6 +259,7 @@ def sync_crashes(
     workdir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     report = CrashReport(mode="sync", cycles=1)
+    points = KillPoints(rng, report, window)
     with EmulatorServer(accounts=6, seed=seed) as emu:
         store_url = f"sqlite:///{workdir / 'sync.db'}"
         db = kit.sqlite_path(store_url)
@@ -234,17 +272,10 @@ def sync_crashes(
             rate_per_second=30, tables=MUTATED_TABLES, seed=seed, delete_ratio=0.2
         )
         try:
-            while report.kills < kills:
+            while report.kills < kills and report.finished_before_kill <= 2 * kills:
                 process = kit.spawn(["sync"], config, env, workdir / "logs")
-                delay = rng.uniform(0, window)
-                report.delays.append(round(delay, 3))
-                if kill_after(process, db, delay):
-                    report.kills += 1
+                if points.kill(process, db):
                     _after_kill(store_url, report, f"sync kill {report.kills}")
-                else:
-                    report.finished_before_kill += 1
-                    if report.finished_before_kill > kills:
-                        break
         finally:
             emu.instance.stop_mutator()
         time.sleep(1.1)  # the window ends at the instance's current second
@@ -310,6 +341,7 @@ def writeback_crashes(
     workdir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     report = CrashReport(mode="writeback", cycles=1)
+    points = KillPoints(rng, report, window)
     with EmulatorServer(accounts=30, seed=seed) as emu:
         store_url = f"sqlite:///{workdir / 'writeback.db'}"
         db = kit.sqlite_path(store_url)
@@ -329,20 +361,18 @@ def writeback_crashes(
         recorder = WriteRecorder(emu)
         emu.instance.faults.update(latency_ms=40, include_writes=True)
         runs = 0
-        while report.kills < kills and report.finished_before_kill <= kills:
+        while report.kills < kills and report.finished_before_kill <= 2 * kills:
             process = kit.spawn(["writeback"], config, env, workdir / "logs")
             runs += 1
-            delay = rng.uniform(0, window)
-            report.delays.append(round(delay, 3))
-            if kill_after(process, db, delay):
-                report.kills += 1
+            killed = points.kill(process, db)
+            if killed:
                 report.notes.append(f"{sum(recorder.patches.values())} PATCHes")
                 _after_kill(store_url, report, f"writeback kill {report.kills}")
-            else:
-                report.finished_before_kill += 1
-            if reset_every and runs % reset_every == 0:
-                kit.run_cli(["writeback"], config, env)  # finish, then blank
-                runs += 1
+            if not killed or (reset_every and runs % reset_every == 0):
+                # All written: blank the fields so the next run has work again.
+                if killed:
+                    kit.run_cli(["writeback"], config, env)
+                    runs += 1
                 recorder.reset(emu, sorted(HEALTH_FIELDS), store_url)
                 report.cycles += 1
         emu.instance.faults.update(latency_ms=0)
@@ -409,6 +439,7 @@ def migration_kills(workdir: Path, *, seed: int, kills: int) -> CrashReport:
     workdir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     report = CrashReport(mode="migration", cycles=kills)
+    points = KillPoints(rng, report, window=0.3, bursts=4)
     code = (
         "import sys; from connector.store.engine import open_store; "
         "open_store(sys.argv[1]).dispose()"
@@ -420,20 +451,9 @@ def migration_kills(workdir: Path, *, seed: int, kills: int) -> CrashReport:
         process = subprocess.Popen([sys.executable, "-c", code, store_url])
         wal = db.with_name(db.name + "-wal")
         # Half the kills land on a write to the new file, half after a delay.
-        if number % 2:
-            nth = rng.randint(1, 4)
-            report.delays.append(float(nth))
-            killed = kill_on_write(process, db, nth)
-        else:
-            delay = rng.uniform(0, 0.3)
-            report.delays.append(round(delay, 4))
-            killed = kill_after(process, db, delay)
-        if killed:
-            report.kills += 1
+        if points.kill(process, db, on_write=bool(number % 2)):
             # Frames in the WAL at the kill: it landed inside the migration.
             report.notes.append(f"wal {wal.stat().st_size if wal.exists() else 0} B")
-        else:
-            report.finished_before_kill += 1
         conn = sqlite3.connect(db)
         try:
             verdict = conn.execute("PRAGMA integrity_check").fetchone()[0]
