@@ -23,11 +23,13 @@ def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     ratio = backfill.get("ratio_to_bare")
     if ratio:
         value = ratio["best_to_best"]
+        cpu = _cpu_ratio(backfill["runs"], p["bare"]["runs"])
         targets.append(
             _target(
                 "backfill vs bare client",
-                "within 1.5x (csm/bare >= 0.667)",
-                f"{value:.2f} (per workers {ratio['per_workers']})",
+                "within 1.5x (csm/bare rows/s >= 0.667)",
+                f"{value:.3f} best to best (per workers {ratio['per_workers']}); "
+                f"CPU per row {cpu}",
                 value >= 1 / 1.5,
             )
         )
@@ -35,11 +37,13 @@ def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     if backfill.get("runs") and dlt:
         best = max(r["rows_per_s"] for r in backfill["runs"])
         times = best / dlt["rows_per_s"] if dlt["rows_per_s"] else 0
+        cpu = _cpu_ratio([dlt], backfill["runs"])
         targets.append(
             _target(
                 "backfill vs dlt",
                 ">= 5x dlt rows/s",
-                f"{times:.1f}x ({best:.0f} vs {dlt['rows_per_s']:.0f} rows/s)",
+                f"{times:.2f}x ({best:.0f} vs {dlt['rows_per_s']:.0f} rows/s); "
+                f"dlt CPU per row {cpu} csm-sync's",
                 times >= 5,
             )
         )
@@ -80,6 +84,18 @@ def evaluate_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             )
         )
     return targets
+
+
+def _cpu_ratio(first: list[dict], second: list[dict]) -> str:
+    """Least CPU per row of ``first`` over ``second``, as 'N.Nx'."""
+
+    def least(runs: list[dict]) -> float:
+        return min(r["cpu_seconds"] / r["rows"] for r in runs if r.get("rows"))
+
+    try:
+        return f"{least(first) / least(second):.1f}x"
+    except (ValueError, ZeroDivisionError, KeyError):
+        return "-"
 
 
 def _memory_target(scaling: dict[str, Any] | None) -> dict[str, Any]:
@@ -181,14 +197,15 @@ def _backfill_section(p: dict[str, Any]) -> list[str]:
                 _n(r["seconds"], 1),
                 _n(r["rows_per_s"]),
                 _n(r["peak_rss_mb"]),
-                _n(r["cpu_seconds"], 1),
+                _n(_cpu_us(r), 1),
                 _n(r["requests"]),
                 "yes" if r["complete"] else "**no**",
                 _n(b.get("seconds"), 1),
                 _n(b.get("rows_per_s")),
                 _n(b.get("peak_rss_mb")),
+                _n(_cpu_us(b), 1),
                 _n(b.get("requests")),
-                _n(ratio, 2),
+                _n(ratio, 3),
             ]
         )
     out += _table(
@@ -198,18 +215,26 @@ def _backfill_section(p: dict[str, Any]) -> list[str]:
             "csm-sync s",
             "csm-sync rows/s",
             "peak RSS MB",
-            "CPU s",
+            "CPU µs/row",
             "requests",
             "stored = source",
             "bare s",
             "bare rows/s",
             "bare RSS MB",
+            "bare CPU µs/row",
             "bare requests",
-            "csm/bare",
+            "csm/bare rows/s",
         ],
         rows,
     )
     return [*out, ""]
+
+
+def _cpu_us(run: dict[str, Any]) -> float | None:
+    """The tool's own CPU (user + system) per row: robust to a busy machine."""
+    if not run or not run.get("rows"):
+        return None
+    return run["cpu_seconds"] * 1e6 / run["rows"]
 
 
 def _peer_section(p: dict[str, Any]) -> list[str]:
@@ -226,6 +251,7 @@ def _peer_section(p: dict[str, Any]) -> list[str]:
                     "csm-sync backfill (4 workers)",
                     _n(r["seconds"], 1),
                     _n(r["rows_per_s"]),
+                    _n(_cpu_us(r), 1),
                     _n(r["peak_rss_mb"]),
                     _n(r["requests"]),
                     _n(r["stored_rows"]),
@@ -239,6 +265,7 @@ def _peer_section(p: dict[str, Any]) -> list[str]:
                 f"dlt {dlt.get('version', '')} rest_api → sqlite (merge)",
                 _n(dlt["seconds"], 1),
                 _n(dlt["rows_per_s"]),
+                _n(_cpu_us(dlt), 1),
                 _n(dlt["peak_rss_mb"]),
                 _n(dlt["requests"]),
                 _n(dlt["stored_rows"]),
@@ -254,6 +281,7 @@ def _peer_section(p: dict[str, Any]) -> list[str]:
                 f"{name} extract ({snow['workers']} workers)",
                 _n(snow["seconds"], 1),
                 _n(snow["rows_per_s"]),
+                _n(_cpu_us(snow), 1),
                 _n(snow["peak_rss_mb"]),
                 _n(snow["requests"]),
                 _n(snow["written_rows"]),
@@ -261,7 +289,16 @@ def _peer_section(p: dict[str, Any]) -> list[str]:
             ]
         )
     out += _table(
-        ["tool", "seconds", "rows/s", "peak RSS MB", "requests", "rows out", "notes"],
+        [
+            "tool",
+            "seconds",
+            "rows/s",
+            "CPU µs/row",
+            "peak RSS MB",
+            "requests",
+            "rows out",
+            "notes",
+        ],
         rows,
     )
     return [*out, ""]
