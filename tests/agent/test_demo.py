@@ -33,7 +33,7 @@ def test_demo_runs_the_whole_job(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert re.search(r"Backfill done: \d+ tables, [\d,]+ rows\n", out)
-    assert "KPIs as of" in out and "NPS" in out and "\nAccounts (" in out
+    assert "KPIs as of" in out and "NPS" in out and "lowest health first" in out
     assert "30 of 30 accounts, 0 failed" in out
     report = tmp_path / "demo" / "report.html"
     assert report.stat().st_size > 10_000
