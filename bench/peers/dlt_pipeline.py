@@ -13,7 +13,9 @@ fields and page size as csm-sync, HTTP basic auth, the offset paginator over
 as the incremental cursor (``{incremental.start_value}`` placeholder in
 ``sysparm_query``, dlt's documented way to pass the cursor). Tables csm-sync
 reads whole (``mode: full``) get merge without a cursor. The pipeline state
-lives in ``--store`` so a second run is incremental.
+lives in ``--store`` so a second run is incremental. Load workers are set to 1
+(``LOAD__WORKERS``): with dlt's default parallel load jobs SQLite reported
+"database is locked" on the shared benchmark machine.
 
 Prints ``{"rows": {table: stored rows}}``; with ``--keys`` also writes
 ``{sys_id: sys_updated_on}`` of that table's stored rows to ``--keys-out``.
@@ -28,6 +30,10 @@ import sqlite3
 from pathlib import Path
 
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+# dlt loads with parallel workers by default; on SQLite they lock each other out
+# ("database is locked") on a busy machine, so load one job at a time (dlt's
+# documented ``[load] workers`` setting).
+os.environ.setdefault("LOAD__WORKERS", "1")
 
 import dlt
 from dlt.sources.rest_api import rest_api_source
