@@ -26,6 +26,7 @@ from connector.kpi.health import (
     Health,
     commercial_value,
     days_since,
+    not_active,
     score_health,
 )
 from connector.kpi.productivity import LIFT_POINTS, BookFacts, productivity, sub_scores
@@ -88,7 +89,12 @@ class CsmKpis:
 
 @dataclass
 class OverallKpis:
-    """The figures over every account."""
+    """The figures over every account.
+
+    ``bands`` counts active accounts only (``none``: active but too little data
+    for a score); ``inactive_accounts`` are the stored accounts that are not
+    active customers on the date and so have no score at all.
+    """
 
     nps: surveys.NpsStat
     csat: surveys.CsatStat
@@ -104,6 +110,7 @@ class OverallKpis:
     ttv: adoption.TimeToValue
     segments: dict[str, dict]
     bands: dict[str, int]
+    inactive_accounts: int = 0
 
     @property
     def license_utilisation(self) -> float | None:
@@ -242,7 +249,10 @@ def _account(
     csat = facts.csat.account.get(sys_id, surveys.CsatStat())
     load = facts.load.get(sys_id, support.CaseLoad())
     inputs = _inputs(sys_id, facts, settings, as_of)
-    health = score_health(inputs, settings)
+    active = sys_id in facts.active
+    # A churned or never-started account is not a customer whose health can be
+    # managed: scoring it would fill the at-risk list with lost accounts.
+    health = score_health(inputs, settings) if active else not_active()
     past = facts.past_scores.get(sys_id)
     arr = facts.arr.get(sys_id, 0.0)
     lifetime = lifetimes.get(row.segment, settings.cltv_max_months)
@@ -250,7 +260,7 @@ def _account(
         sys_id=sys_id,
         name=row.name,
         segment=row.segment,
-        active=sys_id in facts.active,
+        active=active,
         arr=arr,
         cltv=arr / 12.0 * settings.gross_margin * lifetime,
         usage=usage,
@@ -333,7 +343,7 @@ def _csms(
 def _overall(facts: _Facts, accounts: list[AccountKpis]) -> OverallKpis:
     active = [a for a in accounts if a.active]
     bands = {"green": 0, "yellow": 0, "red": 0, "none": 0}
-    for account in accounts:
+    for account in active:
         bands[account.health.band or "none"] += 1
     return OverallKpis(
         nps=facts.nps.overall,
@@ -350,6 +360,7 @@ def _overall(facts: _Facts, accounts: list[AccountKpis]) -> OverallKpis:
         ttv=facts.ttv,
         segments=facts.segments,
         bands=bands,
+        inactive_accounts=len(accounts) - len(active),
     )
 
 

@@ -17,6 +17,9 @@ both directions (``good < bad`` minimises). The score is the weighted mean over
 the components with data, rounded to a whole number; none when the weight with
 data is below ``health_min_weight_share`` of the total. Bands use the rounded
 score: green ≥ ``band_green``, yellow ≥ ``band_yellow``, else red.
+
+Only active customers are scored (DESIGN: an active sold product or entitlement
+on the date); every other account gets no score and :data:`NOT_ACTIVE_REASON`.
 """
 
 from __future__ import annotations
@@ -29,6 +32,12 @@ from connector.config import HealthComponent, KpiSettings
 
 RENEWAL_HORIZON_DAYS = 180
 REASON_COMPONENTS = 2
+NOT_ACTIVE_REASON = "not an active customer (no active sold product or entitlement)"
+"""Reason of an account without a score because it is not an active customer.
+
+It carries no date on purpose: write-back sends the reason to the account, and a
+text that changed every day would rewrite every churned account every day.
+"""
 
 
 @dataclass(frozen=True)
@@ -126,6 +135,11 @@ def score_health(inputs: AccountInputs, settings: KpiSettings) -> Health:
         return Health(None, None, rounded, share, f"insufficient data ({missing})")
     score = half_up(sum(specs[n].weight * s for n, s in with_data.items()) / weight)
     return Health(score, band_for(score, settings), rounded, share, _reason(with_data))
+
+
+def not_active() -> Health:
+    """The health of an account that is not an active customer: no score."""
+    return Health(None, None, {}, 0.0, NOT_ACTIVE_REASON)
 
 
 def _reason(scores: dict[str, float]) -> str:

@@ -118,6 +118,7 @@ def to_contract(result: KpiResult) -> dict[str, Any]:
             "start_arr": _r(ret.start_arr, 2),
             "arr": _r(o.arr, 2),
             "active_accounts": o.active_accounts,
+            "inactive_accounts": o.inactive_accounts,
             "license_utilisation": _r(o.license_utilisation, 4),
             "seat_utilisation": _r(o.seat_utilisation, 4),
             "time_to_value": {
@@ -197,11 +198,15 @@ def print_table(result: KpiResult, console: Console, *, limit: int = 25) -> None
     summary.add_row(
         "Expansion", f"{ret.expansion:,.0f}", f"contraction {ret.contraction:,.0f}"
     )
-    summary.add_row("Active accounts", str(o.active_accounts), f"ARR {o.arr:,.0f}")
+    summary.add_row(
+        "Active accounts",
+        str(o.active_accounts),
+        f"ARR {o.arr:,.0f}; {o.inactive_accounts} not active (no health score)",
+    )
     summary.add_row("Licence utilisation", _fmt(o.license_utilisation, "{:.1%}"), "")
     summary.add_row(
         "Time to value (median/P75)",
-        f"{_fmt(o.ttv.median_days)} / {_fmt(o.ttv.p75_days)}",
+        f"{_fmt(o.ttv.median_days, '{:.0f}')} / {_fmt(o.ttv.p75_days, '{:.0f}')} days",
         f"not yet {o.ttv.not_yet}",
     )
     console.print(summary)
@@ -210,12 +215,13 @@ def print_table(result: KpiResult, console: Console, *, limit: int = 25) -> None
 
 
 def _print_accounts(result: KpiResult, console: Console, limit: int) -> None:
-    table = Table(title="Accounts (active first, lowest health first)")
+    table = Table(title="Active accounts, lowest health first")
     for column in ("account", "health", "band", "trend", "NPS (n)", "ARR", "reason"):
         table.add_column(column)
+    active = [a for a in result.accounts if a.active]
     ranked = sorted(
-        result.accounts,
-        key=lambda a: (not a.active, a.health.score is None, a.health.score or 0),
+        active,
+        key=lambda a: (a.health.score is None, a.health.score or 0, -a.arr, a.sys_id),
     )
     for a in ranked[:limit]:
         table.add_row(
@@ -228,6 +234,12 @@ def _print_accounts(result: KpiResult, console: Console, limit: int) -> None:
             escape(a.health.reason),
         )
     console.print(table)
+    inactive = len(result.accounts) - len(active)
+    if inactive:
+        console.print(
+            f"{inactive} account(s) not active customers on {result.as_of} have no "
+            "health score (listed in --format json/csv with active=false)."
+        )
 
 
 def _print_csms(result: KpiResult, console: Console) -> None:

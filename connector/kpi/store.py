@@ -37,8 +37,13 @@ class AccountHealth:
         trend: score minus the score ``trend_days`` earlier (None if unknown).
         nps_value: the account's NPS, None when the sample is below the minimum.
         nps_n: respondents behind the NPS.
-        reason: the weakest components, e.g. "weakest: support 12, adoption 35".
+        reason: the weakest components, e.g. "weakest: support 12, adoption 35";
+            for an account that is not an active customer, why it has no score.
         as_of: the date the score describes.
+        active: whether the account was an active customer on ``as_of``. An
+            inactive account has no score, band or trend: write-back clears
+            those fields (a churned account keeps no stale score) and writes
+            the reason.
     """
 
     sys_id: str
@@ -49,6 +54,7 @@ class AccountHealth:
     nps_n: int
     reason: str
     as_of: date
+    active: bool = True
 
 
 def ensure_kpi_tables(engine: Engine) -> None:
@@ -158,6 +164,7 @@ def _overall_rows(result: KpiResult) -> Iterator[dict]:
         },
     )
     yield _row(d, "overall", "", "active_accounts", o.active_accounts)
+    yield _row(d, "overall", "", "inactive_accounts", o.inactive_accounts)
     yield _row(d, "overall", "", "arr", o.arr)
     yield _row(
         d,
@@ -360,9 +367,13 @@ def latest_account_health(engine: Engine) -> list[AccountHealth]:
         rows = fetch(
             conn,
             "SELECT h.account, h.score, h.band, h.trend, h.nps_value, h.nps_n,"
-            " h.reason, h.as_of FROM health_history h JOIN ("
+            " h.reason, h.as_of, s.value AS active FROM health_history h JOIN ("
             " SELECT account, MAX(as_of) AS as_of FROM health_history"
             " GROUP BY account) x ON x.account = h.account AND x.as_of = h.as_of"
+            # The active flag is stored beside the score in the same snapshot;
+            # rows written without it (older stores) count as active.
+            " LEFT JOIN kpi_snapshot s ON s.as_of = h.as_of AND s.scope = 'account'"
+            " AND s.scope_id = h.account AND s.kpi = 'active'"
             " ORDER BY h.account",
             {},
         )
@@ -376,6 +387,7 @@ def latest_account_health(engine: Engine) -> list[AccountHealth]:
             nps_n=int(row[5] or 0),
             reason=row[6] or "",
             as_of=row[7] if isinstance(row[7], date) else date.fromisoformat(row[7]),
+            active=row.active is None or float(row.active) != 0,
         )
         for row in rows
     ]

@@ -34,6 +34,9 @@ class HealthRow:
     nps: float | None
     nps_n: int | None
     reason: str | None
+    # Not an active customer on as_of: no score, band or trend (write-back
+    # clears them and writes the reason); no history row either.
+    active: bool = True
 
 
 def load_health(store: Store, *, account: str | None = None) -> list[HealthRow]:
@@ -48,6 +51,7 @@ def load_health(store: Store, *, account: str | None = None) -> list[HealthRow]:
             nps=h.nps_value,
             nps_n=h.nps_n,
             reason=h.reason,
+            active=h.active,
         )
         for h in latest_account_health(store.engine)
         if account is None or h.sys_id == account

@@ -156,9 +156,11 @@ def _run(
     result.sent_accounts = len(result.diffs)
     _send_and_verify(client, store, settings, result, unusable, now)
     if settings.writeback.history:
-        components = load_components(store, health)
+        # Churned accounts get no daily history row: they have no score to chart.
+        scored = [h for h in health if h.active]
+        components = load_components(store, scored)
         result.history_created = write_history(
-            client, settings, health, result, components
+            client, settings, scored, result, components
         )
     record_problems(store, result.run_id, result.problems, now)
 
