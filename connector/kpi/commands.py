@@ -54,11 +54,20 @@ def kpis_command(
         str | None, typer.Option("--account", help="Only this account's sys_id.")
     ] = None,
     output: Annotated[
-        OutputFormat, typer.Option("--format", help="table, json or csv.")
+        OutputFormat,
+        typer.Option(
+            "--format",
+            help="table, json or csv. csv has one row per account only; the "
+            "overall and per-CSM figures are in json (and the table).",
+        ),
     ] = OutputFormat.table,
     config: ConfigOption = None,
 ) -> None:
-    """Compute every KPI as of a date, store the snapshot and print it."""
+    """Compute every KPI as of a date, store the snapshot and print it.
+
+    The table shows the overall figures, the active accounts lowest health
+    first and the CSMs; json holds everything; csv one row per account.
+    """
     from connector.kpi import compute_kpis, store_snapshot
     from connector.kpi.output import print_table, to_contract, to_csv
 

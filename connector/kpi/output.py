@@ -206,7 +206,7 @@ def print_table(result: KpiResult, console: Console, *, limit: int = 25) -> None
     summary.add_row("Licence utilisation", _fmt(o.license_utilisation, "{:.1%}"), "")
     summary.add_row(
         "Time to value (median/P75)",
-        f"{_fmt(o.ttv.median_days, '{:.0f}')} / {_fmt(o.ttv.p75_days, '{:.0f}')} days",
+        f"{_fmt(o.ttv.median_days)} / {_fmt(o.ttv.p75_days)} days",
         f"not yet {o.ttv.not_yet}",
     )
     console.print(summary)

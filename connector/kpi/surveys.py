@@ -31,6 +31,7 @@ from connector.kpi.sql import CASE_TABLE, Scoped, csm_join, fetch, fetch_scoped
 log = logging.getLogger(__name__)
 
 NPS_SCALE = (0.0, 10.0)
+CANDIDATES_SHOWN = 20
 DEFAULT_CSAT_SCALE = (1.0, 5.0)
 Z95 = 1.959964
 
@@ -182,10 +183,40 @@ def _scoped_rows(conn: Connection, ctes: str, select: str, params: dict) -> tupl
     return rows["overall"][0], rows["account"], rows["csm"]
 
 
+def no_question_message(conn: Connection, kpi: str, key: str) -> str:
+    """Say that ``key`` is unset and list the synced questions it could name.
+
+    The setting wants an ``asmt_metric`` sys_id, which nobody knows by heart;
+    the synced ``survey_question`` table holds them, so the message shows them.
+    """
+    head = f"No {kpi} question configured ({key}); {kpi} is empty."
+    rows = fetch(
+        conn,
+        "SELECT sys_id, name, datatype FROM survey_question"
+        " WHERE deleted_at IS NULL ORDER BY name, sys_id",
+        {},
+    )
+    if not rows:
+        return (
+            f"{head} No survey questions are synced yet: run 'csm-sync sync', then "
+            f"set {key} to the sys_id of the question (asmt_metric) to use."
+        )
+    lines = [
+        f"  {row.sys_id}  {row.name or '(no name)'}  ({row.datatype or '?'})"
+        for row in rows[:CANDIDATES_SHOWN]
+    ]
+    if len(rows) > CANDIDATES_SHOWN:
+        lines.append(f"  … and {len(rows) - CANDIDATES_SHOWN} more in survey_question")
+    return (
+        f"{head} Set {key} to the sys_id of one of the synced survey questions "
+        "(sys_id, name, datatype):\n" + "\n".join(lines)
+    )
+
+
 def compute_nps(conn: Connection, metric: str | None, params: dict) -> Scoped[NpsStat]:
     """NPS overall (pooled respondents), per account and per CSM book."""
     if not metric:
-        log.warning("No NPS question configured (kpi.nps_metric); NPS is empty")
+        log.warning("%s", no_question_message(conn, "NPS", "kpi.nps_metric"))
         return Scoped(NpsStat())
     ctes = _answers_cte(_score_expr(_options(conn, metric)), latest_per_respondent=True)
     select = (
@@ -217,7 +248,7 @@ def compute_csat(
 ) -> Scoped[CsatStat]:
     """CSAT (0–100) overall, per account and per CSM book."""
     if not metric:
-        log.warning("No CSAT question configured (kpi.csat_metric); CSAT is empty")
+        log.warning("%s", no_question_message(conn, "CSAT", "kpi.csat_metric"))
         return Scoped(CsatStat())
     options = _options(conn, metric)
     scale = _csat_scale(conn, metric, options)

@@ -156,11 +156,31 @@ def test_one_account(portfolio) -> None:
 def test_table_output_for_humans(portfolio) -> None:
     config, _ = portfolio
 
-    result = _run("kpis", "--as-of", "2026-12-01", "-c", str(config))
+    result = CliRunner().invoke(
+        app,
+        ["kpis", "--as-of", "2026-12-01", "-c", str(config)],
+        env={"COLUMNS": "200"},
+    )
 
     assert result.exit_code == 0
     assert "KPIs as of 2026-12-01" in result.stdout
     assert "Acme <b>&</b>" in result.stdout  # printed literally, not as markup
+    # Acme: started 2025-03-01, first period at 50 % usage 2026-11-01 → 610 days
+    # (the only account there); the cell carries its unit.
+    assert "Time to value (median/P75) │ 610.0 / 610.0 days" in result.stdout
+    # Gone Ltd's product ended 2026-08-31: no score, not in the at-risk table.
+    assert "Gone Ltd" not in result.stdout
+    assert "1 account(s) not active customers on 2026-12-01" in result.stdout
+
+
+def test_help_says_what_csv_holds() -> None:
+    result = CliRunner().invoke(app, ["kpis", "--help"], env={"COLUMNS": "200"})
+
+    text = " ".join(result.stdout.split())
+    assert (
+        "csv has one row per account only; the overall and per-CSM figures are in json"
+        in text
+    )
 
 
 @pytest.mark.parametrize(

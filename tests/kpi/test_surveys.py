@@ -151,3 +151,37 @@ def test_csat_attributed_through_the_triggering_case(
     result = compute_kpis(engine, SETTINGS, as_of=AS_OF)
 
     assert _account(result, acme).csat.value == 100.0
+
+
+def test_unset_question_lists_the_synced_candidates(
+    engine: Engine, seed: Seed, caplog: pytest.LogCaptureFixture
+) -> None:
+    seed.question(NPS, name="Likelihood to recommend", datatype="template")
+    seed.question(CSAT, name="Case satisfaction", datatype="scale")
+    seed.question("M_GONE", name="Deleted", deleted_at=datetime(2026, 1, 1))
+
+    with caplog.at_level("WARNING", logger="connector.kpi.surveys"):
+        compute_kpis(engine, KpiSettings(csat_metric=CSAT), as_of=AS_OF)
+
+    [message] = [
+        r.getMessage() for r in caplog.records if "kpi.nps_metric" in r.message
+    ]
+    assert message.splitlines() == [
+        "No NPS question configured (kpi.nps_metric); NPS is empty. Set "
+        "kpi.nps_metric to the sys_id of one of the synced survey questions "
+        "(sys_id, name, datatype):",
+        f"  {CSAT}  Case satisfaction  (scale)",
+        f"  {NPS}  Likelihood to recommend  (template)",
+    ]
+
+
+def test_unset_question_without_synced_questions_says_to_sync(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="connector.kpi.surveys"):
+        compute_kpis(engine, KpiSettings(nps_metric=NPS), as_of=AS_OF)
+
+    [message] = [
+        r.getMessage() for r in caplog.records if "kpi.csat_metric" in r.message
+    ]
+    assert "No survey questions are synced yet: run 'csm-sync sync'" in message
