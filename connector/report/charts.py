@@ -34,11 +34,22 @@ class Bar:
 
 
 def _svg(name: str, width: int, height: int, body: list[str], title: str) -> str:
+    # Drawn on a WIDTH-wide canvas and scaled to the card: width 100% with the
+    # viewBox keeps the aspect ratio (the browser derives the height from it).
     return (
         f'<svg class="chart" data-chart="{escape(name)}" role="img"'
-        f' viewBox="0 0 {width} {height}" width="{width}" height="{height}">'
+        f' viewBox="0 0 {width} {height}" width="100%"'
+        f' preserveAspectRatio="xMidYMid meet">'
         f"<title>{escape(title)}</title>{''.join(body)}</svg>"
     )
+
+
+def amount_text(value: float, fmt: str = "{:,.0f}") -> str:
+    """``fmt`` applied to ``value``, never showing a negative zero ("-0")."""
+    text = fmt.format(value)
+    if text.startswith("-") and not any(c in "123456789" for c in text):
+        return text[1:]
+    return text
 
 
 def _text(
@@ -166,8 +177,11 @@ def line_chart(
     if not dates:
         return empty_chart(name, title)
     left, right, top, bottom = 48, WIDTH - 20, 20, height - 40
-    step = (right - left) / max(len(dates) - 1, 1)
-    xs = {d: left + i * step for i, d in enumerate(dates)}
+    if len(dates) == 1:  # one point: centre it rather than pin it to an axis end
+        xs = {dates[0]: (left + right) / 2}
+    else:
+        step = (right - left) / (len(dates) - 1)
+        xs = {d: left + i * step for i, d in enumerate(dates)}
 
     def y(value: float) -> float:
         return bottom - (bottom - top) * (value - low) / (high - low or 1)
@@ -178,8 +192,23 @@ def line_chart(
     ]
     for tick in (low, (low + high) / 2, high):
         body.append(_text(left - 6, y(tick) + 4, f"{tick:g}", anchor="end", size=10))
-    body.append(_text(left, height - 18, dates[0], size=10))
-    body.append(_text(right, height - 18, dates[-1], anchor="end", size=10))
+    if len(dates) == 1:
+        body.append(
+            _text(xs[dates[0]], height - 18, dates[0], anchor="middle", size=10)
+        )
+        body.append(
+            _text(
+                (left + right) / 2,
+                bottom - 8,
+                "one snapshot so far: the lines grow with each daily run",
+                anchor="middle",
+                size=11,
+                cls="note",
+            )
+        )
+    else:
+        body.append(_text(left, height - 18, dates[0], size=10))
+        body.append(_text(right, height - 18, dates[-1], anchor="end", size=10))
     for i, (label, points) in enumerate(series.items()):
         colour = PALETTE[i % len(PALETTE)]
         coords = " ".join(f"{xs[d]:.1f},{y(v):.1f}" for d, v in points)
@@ -194,7 +223,10 @@ def line_chart(
             for d, v in points
         )
         key_x = left + 10 + i * 160
-        body.append(_rect(key_x, height - 13, 10, 10, colour, cls="key"))
+        body.append(
+            f'<rect class="key" x="{key_x}" y="{height - 13}" width="10"'
+            f' height="10" fill="{colour}" style="fill:{colour}"/>'
+        )
         body.append(_text(key_x + 14, height - 4, label, size=11, cls="legend"))
     return _svg(name, WIDTH, height, body, title)
 
@@ -232,15 +264,14 @@ def waterfall_chart(
                 slot * 0.7,
                 max(h, 1.0),
                 colour,
-                tip=f"{label}: {fmt.format(value)}",
+                tip=f"{label}: {amount_text(value, fmt)}",
             )
         )
-        shown = 0.0 if abs(value) < 0.005 else value  # never print "-0"
         body.append(
             _text(
                 x + slot * 0.35,
                 y0 - 5,
-                fmt.format(shown),
+                amount_text(value, fmt),
                 anchor="middle",
                 cls="value",
                 size=11,

@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 HISTORY_DAYS = 365
 AT_RISK = 10
 MAX_CSMS = 25
+WIDE = frozenset({"Active customers most at risk"})
+"""Sections spanning the whole grid row (chart and table side by side)."""
+WIDE_CLASS = ' class="wide"'
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;
 color:#1d2733;background:#f6f7f9}
@@ -33,7 +36,11 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:0 0 8px}
 .tile{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:10px 14px;
 min-width:120px}.tile b{display:block;font-size:20px}
 .tile span{color:#5b6672;font-size:12px}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(660px,1fr));gap:14px}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:14px}
+svg.chart{display:block;width:100%;height:auto}
+section.wide{grid-column:1/-1}
+.pair{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:14px;
+align-items:start}
 section{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:14px}
 table{border-collapse:collapse;font-size:13px;width:100%}
 td,th{border-bottom:1px solid #e6e9ed;padding:4px 6px;text-align:left}
@@ -111,10 +118,20 @@ def _history(engine: Engine, as_of: date) -> dict[str, list[tuple[str, float]]]:
 
 def _bands_chart(result: KpiResult) -> str:
     bars = [
-        Bar(band if band != "none" else "no score", count, BAND_COLOURS[band])
+        Bar(band if band != "none" else "too little data", count, BAND_COLOURS[band])
         for band, count in result.overall.bands.items()
     ]
-    return charts.column_chart("health-bands", "Accounts by health band", bars)
+    return charts.column_chart("health-bands", "Active accounts by health band", bars)
+
+
+def _bands_note(result: KpiResult) -> str:
+    inactive = result.overall.inactive_accounts
+    return (
+        f'<p class="note">Active customers only (an active sold product or '
+        f"entitlement on {result.as_of}). {inactive} stored account"
+        f"{'' if inactive == 1 else 's'} not active on that date "
+        f"{'has' if inactive == 1 else 'have'} no health score.</p>"
+    )
 
 
 def _at_risk(result: KpiResult) -> list[AccountKpis]:
@@ -133,7 +150,9 @@ def _at_risk_chart(accounts: list[AccountKpis]) -> str:
         )
         for a in accounts
     ]
-    return charts.bar_chart("at-risk", "Ten accounts most at risk", bars, maximum=100)
+    return charts.bar_chart(
+        "at-risk", "Ten active customers most at risk", bars, maximum=100
+    )
 
 
 def _at_risk_table(accounts: list[AccountKpis]) -> str:
@@ -198,8 +217,7 @@ def render_report(engine: Engine, result: KpiResult) -> str:
     at_risk = _at_risk(result)
     ret = result.overall.retention
     sections = [
-        ("Health distribution", _bands_chart(result), ""),
-        ("Accounts most at risk", _at_risk_chart(at_risk), _at_risk_table(at_risk)),
+        ("Health distribution", _bands_chart(result), _bands_note(result)),
         (
             "NPS and average health over time",
             charts.line_chart(
@@ -207,6 +225,12 @@ def render_report(engine: Engine, result: KpiResult) -> str:
             ),
             '<p class="note">From stored daily snapshots; health on the same −100…100 '
             "axis as NPS.</p>",
+        ),
+        (
+            "Active customers most at risk",
+            f'<div class="pair"><div>{_at_risk_chart(at_risk)}</div>'
+            f"<div>{_at_risk_table(at_risk)}</div></div>",
+            "",
         ),
         ("First contact resolution by channel", _fcr_chart(result), ""),
         (
@@ -218,7 +242,8 @@ def render_report(engine: Engine, result: KpiResult) -> str:
         ("Accounts per CSM", _csm_chart(result), ""),
     ]
     body = "".join(
-        f"<section><h2>{escape(title)}</h2>{chart}{extra}</section>"
+        f"<section{WIDE_CLASS if title in WIDE else ''}>"
+        f"<h2>{escape(title)}</h2>{chart}{extra}</section>"
         for title, chart, extra in sections
     )
     return (
@@ -226,7 +251,8 @@ def render_report(engine: Engine, result: KpiResult) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>csm-sync KPI report {result.as_of}</title><style>{STYLE}</style>"
         f"</head><body><h1>Customer success KPIs</h1>"
-        f'<div class="sub">As of {result.as_of} · {len(result.accounts)} accounts · '
+        f'<div class="sub">As of {result.as_of} · {result.overall.active_accounts}'
+        f" active customers of {len(result.accounts)} accounts · "
         f"{len(result.csms)} CSMs</div>{_tiles(result)}"
         f'<div class="grid">{body}</div></body></html>'
     )

@@ -92,3 +92,41 @@ def test_screenshot_is_not_blank(report_html: Path, tmp_path: Path) -> None:
     assert (width, height) == (1400, 1800)
     # a blank page decompresses to one repeated byte; charts give many colours
     assert len(set(raw)) > 50
+
+
+# Appended to a copy of the report only: the shipped file holds no script.
+MEASURE = """<script>
+const cards = [...document.querySelectorAll('svg.chart')].map(svg => {
+  const box = svg.parentElement;
+  const cs = getComputedStyle(box);
+  const inner = box.clientWidth - parseFloat(cs.paddingLeft)
+    - parseFloat(cs.paddingRight);
+  return svg.dataset.chart + ':' + svg.getBoundingClientRect().width.toFixed(0)
+    + ':' + inner.toFixed(0);
+});
+const keys = [...document.querySelectorAll('rect.key')]
+  .map(r => getComputedStyle(r).fill);
+document.body.setAttribute('data-cards', cards.join(' '));
+document.body.setAttribute('data-keys', keys.join('|'));
+</script></body>"""
+
+
+def test_charts_fill_their_cards_and_legend_keys_are_coloured(
+    report_html: Path, tmp_path: Path
+) -> None:
+    probe = tmp_path / "measured.html"
+    html = report_html.read_text(encoding="utf-8")
+    probe.write_text(html.replace("</body>", MEASURE), encoding="utf-8")
+
+    result = _run(tmp_path, "--dump-dom", "--window-size=1280,2000", probe.as_uri())
+
+    assert result.returncode == 0, result.stderr[-2000:]
+    cards = re.search(r'data-cards="([^"]*)"', result.stdout).group(1).split()
+    widths = {
+        name: (int(w), int(inner)) for name, w, inner in (c.split(":") for c in cards)
+    }
+    assert len(widths) == 6
+    for name, (width, inner) in widths.items():
+        assert abs(width - inner) <= 1, (name, width, inner)
+    keys = re.search(r'data-keys="([^"]*)"', result.stdout).group(1).split("|")
+    assert keys == ["rgb(47, 109, 181)", "rgb(224, 138, 44)"]

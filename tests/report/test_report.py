@@ -81,3 +81,16 @@ def test_at_risk_lists_the_weakest_components(report_html: Path) -> None:
 
     assert "weakest: support 33, adoption 50" in html
     assert "NRR 85.7%" in html
+
+
+def test_health_bands_count_active_customers_only(report_html: Path) -> None:
+    html = report_html.read_text(encoding="utf-8")
+    bands = _charts(html)["health-bands"]
+
+    # Acme 63 and the hostile account 40 are active; Gone Ltd's product ended
+    # 2026-08-31, so it is counted apart instead of as "no score".
+    tips = re.findall(r"<title>([a-z ]+: \d+)</title>", bands)
+    assert tips == ["green: 0", "yellow: 2", "red: 0", "too little data: 0"]
+    assert "1 stored account not active on that date has no health score" in html
+    assert "2 active customers of 3 accounts" in html
+    assert "Gone Ltd" not in html
