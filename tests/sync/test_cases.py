@@ -16,7 +16,7 @@ from connector.store.models import Account
 from connector.store.state import QuarantinedRow
 from connector.sync import checkpoints
 from connector.sync.backfill import run_backfill
-from connector.sync.incremental import run_incremental
+from connector.sync.incremental import run_incremental, run_reconcile
 
 from .helpers import Clock, assert_store_matches_source, make_settings, shipped, stored
 
@@ -253,6 +253,14 @@ def test_c13_audited_unaudited_and_recovered_deletes(store_url: str) -> None:
         gone = {k for k, r in stored(store_url, "account").items() if r["deleted_at"]}
         assert gone == {first, second}
         assert_store_matches_source(emu, store_url, shipped("customer_account"))
+
+        emu.instance.store.execute(
+            "DELETE FROM customer_account WHERE sys_id = ?", (third,)
+        )
+        (reconciled,) = run_reconcile(settings)
+
+        assert (reconciled.mode, reconciled.deleted) == ("reconcile", 1)
+        assert stored(store_url, "account")[third]["deleted_at"] is not None
 
 
 def test_c19_a_sync_and_a_reader_writer_thread_never_see_database_locked(
