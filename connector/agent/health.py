@@ -14,7 +14,7 @@ from typing import Any
 
 import requests
 
-from connector.errors import InstanceError, RetriableInstanceError, TLSError
+from connector.errors import AuthError, InstanceError, RetriableInstanceError, TLSError
 
 SYNC_JOB = "sync"
 
@@ -33,7 +33,8 @@ class JobStatus:
     last_success: datetime | None = None
     last_failure: datetime | None = None
     last_error: str | None = None
-    unreachable: bool = False
+    # "unreachable" or "auth" when the last failure needs an operator, not time.
+    blocked: str | None = None
     runs: int = 0
     failures: int = 0
 
@@ -64,7 +65,7 @@ class HealthState:
         with self._lock:
             status = self._jobs.setdefault(job, JobStatus())
             status.last_success, status.runs = now, status.runs + 1
-            status.unreachable, status.last_error = False, None
+            status.blocked, status.last_error = None, None
         return now
 
     def record_failure(self, job: str, exc: BaseException) -> None:
@@ -75,7 +76,7 @@ class HealthState:
             status.last_failure, status.runs = now, status.runs + 1
             status.failures += 1
             status.last_error = f"{type(exc).__name__}: {exc}"[:500]
-            status.unreachable = is_unreachable(exc)
+            status.blocked = blocking_kind(exc)
 
     def job(self, job: str) -> JobStatus:
         """Return a copy of one job's status."""
@@ -103,8 +104,13 @@ class HealthState:
         failed_last = sync.last_failure is not None and (
             sync.last_success is None or sync.last_failure > sync.last_success
         )
-        if failed_last and sync.unreachable:
+        if failed_last and sync.blocked == "unreachable":
             return f"the last sync could not reach the instance ({sync.last_error})"
+        if failed_last and sync.blocked == "auth":
+            return (
+                "the instance rejected csm-sync's credentials on the last sync "
+                f"({sync.last_error})"
+            )
 
         # Before the first success the clock starts at daemon start.
         since = sync.last_success or self.started_at
@@ -117,6 +123,26 @@ class HealthState:
                 + (f"; last error: {sync.last_error}" if sync.last_error else "")
             )
         return None
+
+
+def blocking_kind(exc: BaseException) -> str | None:
+    """ "unreachable" or "auth" for failures that waiting will not cure, else None."""
+    if is_unreachable(exc):
+        return "unreachable"
+    if _in_chain(exc, AuthError):
+        return "auth"
+    return None
+
+
+def _in_chain(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def is_unreachable(exc: BaseException) -> bool:

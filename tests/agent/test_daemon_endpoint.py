@@ -16,6 +16,7 @@ from connector.agent.endpoint import OperatorApp, OperatorServer, parse_listen
 from connector.agent.health import HealthState, is_unreachable
 from connector.agent.metrics import AgentMetrics
 from connector.errors import (
+    AuthError,
     ConfigError,
     CsmSyncError,
     InstanceError,
@@ -88,6 +89,20 @@ def test_unhealthy_at_once_when_the_instance_is_unreachable(clock: FrozenClock) 
     assert not healthy
     assert "could not reach the instance" in body["reason"]
     assert body["jobs"]["sync"]["failures"] == 1
+
+
+def test_unhealthy_at_once_when_the_instance_rejects_the_credentials(
+    clock: FrozenClock,
+) -> None:
+    health = HealthState(max_staleness_seconds=600, clock=clock)
+    health.record_success("sync")
+    clock.advance(10)
+
+    health.record_failure("sync", AuthError("User Not Authenticated (401)", status=401))
+    healthy, body = health.evaluate()
+
+    assert not healthy
+    assert "rejected csm-sync's credentials" in body["reason"]
 
 
 def test_a_refused_request_is_not_unreachable(clock: FrozenClock) -> None:
