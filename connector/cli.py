@@ -110,11 +110,13 @@ def main() -> None:
 
 def _register_commands() -> None:
     """Import each role's commands module; each registers its commands on ``app``."""
-    from connector.agent import commands as _agent  # noqa: F401
-    from connector.emulator import commands as _emulator  # noqa: F401
-    from connector.kpi import commands as _kpi  # noqa: F401
+    # Import order is the order of the help panels: try it, sync, KPIs, write-back,
+    # service.
+    from connector.emulator import commands as _emulator  # noqa: F401, I001
     from connector.sync import commands as _sync  # noqa: F401
+    from connector.kpi import commands as _kpi  # noqa: F401
     from connector.writeback import commands as _writeback  # noqa: F401
+    from connector.agent import commands as _agent  # noqa: F401
 
 
 _register_commands()

@@ -34,7 +34,7 @@ def _log_format(value: LogFormat | None, configured: str) -> Literal["text", "js
     return value.value if value else configured  # type: ignore[return-value]
 
 
-@app.command("run")
+@app.command("run", rich_help_panel="Run as a service")
 @handles_errors
 def run_command(
     config: ConfigOption = None, log_format: LogFormatOption = None
@@ -57,7 +57,7 @@ def run_command(
     raise typer.Exit(Daemon(settings, source=source).run())
 
 
-@app.command("demo")
+@app.command("demo", rich_help_panel="Try it")
 @handles_errors
 def demo_command(
     accounts: Annotated[

@@ -107,7 +107,7 @@ def _faults(
 Rate = Annotated[float, typer.Option(min=0.0, max=1.0, help="Probability 0..1.")]
 
 
-@app.command("emulator")
+@app.command("emulator", rich_help_panel="Try it")
 @handles_errors
 def emulator_command(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",

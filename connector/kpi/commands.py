@@ -44,7 +44,7 @@ def _open_engine(url: str):  # type: ignore[no-untyped-def]
     return open_store(url).engine
 
 
-@app.command("kpis")
+@app.command("kpis", rich_help_panel="KPIs")
 @handles_errors
 def kpis_command(
     as_of: Annotated[
@@ -90,7 +90,7 @@ def kpis_command(
         print_table(result, Console())
 
 
-@app.command("report")
+@app.command("report", rich_help_panel="KPIs")
 @handles_errors
 def report_command(
     out: Annotated[

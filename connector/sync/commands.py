@@ -93,7 +93,7 @@ def _exit_for(results: list[RunResult]) -> None:
         raise typer.Exit(1)
 
 
-@app.command("check")
+@app.command("check", rich_help_panel="Sync")
 @handles_errors
 def check_command(config: ConfigOption = None) -> None:
     """Check the config, the mappings and every mapped field against the instance."""
@@ -107,7 +107,7 @@ def check_command(config: ConfigOption = None) -> None:
         typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
 
 
-@app.command("backfill")
+@app.command("backfill", rich_help_panel="Sync")
 @handles_errors
 def backfill_command(
     config: ConfigOption = None,
@@ -146,7 +146,7 @@ def backfill_command(
     _exit_for(results)
 
 
-@app.command("sync")
+@app.command("sync", rich_help_panel="Sync")
 @handles_errors
 def sync_command(
     config: ConfigOption = None,
@@ -172,7 +172,7 @@ def sync_command(
     _exit_for(results)
 
 
-@app.command("status")
+@app.command("status", rich_help_panel="Sync")
 @handles_errors
 def status_command(
     config: ConfigOption = None,

@@ -17,7 +17,7 @@ from connector.writeback.runner import WritebackResult, run_writeback
 DIFF_ROWS_SHOWN = 200
 
 
-@app.command("install-fields")
+@app.command("install-fields", rich_help_panel="Write-back")
 @handles_errors
 def install_fields_command(
     update_set: Annotated[
@@ -37,7 +37,7 @@ def install_fields_command(
         typer.echo(line)
 
 
-@app.command("writeback")
+@app.command("writeback", rich_help_panel="Write-back")
 @handles_errors
 def writeback_command(
     dry_run: Annotated[
