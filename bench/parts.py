@@ -25,6 +25,7 @@ from harness import (
     ROOT,
     Emulator,
     copy_db,
+    load_average,
     measure,
 )
 
@@ -203,6 +204,7 @@ def _run_summary(rows: int, measured: Any, requests: int) -> dict[str, Any]:
         "cpu_seconds": round(measured.cpu_seconds, 2),
         "requests": requests,
         "exit": measured.returncode,
+        "load_average_after": load_average(),  # the machine is shared
     }
 
 
