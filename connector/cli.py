@@ -88,8 +88,12 @@ def _version_callback(value: bool) -> None:
 def root(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version_callback, is_eager=True,
-                     help="Print the version and exit."),
+        typer.Option(
+            "--version",
+            callback=_version_callback,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
     ] = False,
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks for errors.")
@@ -105,7 +109,6 @@ def main() -> None:
         app()
     except SystemExit as exc:
         sys.exit(exc.code)
-
 
 
 def _register_commands() -> None:
