@@ -12,7 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, Numeric
+from sqlalchemy import JSON, BigInteger, Column, Numeric
 from sqlmodel import Field, SQLModel
 
 SYS_ID = 32
@@ -20,6 +20,12 @@ SYS_ID = 32
 
 def _money() -> Any:
     return Field(default=None, sa_column=Column(Numeric(18, 2)))
+
+
+def _int() -> Any:
+    # Source integers are 64-bit in ServiceNow (longint, durations past 2038);
+    # PostgreSQL's INTEGER is 32-bit, so a large value would abort the whole page.
+    return Field(default=None, sa_type=BigInteger)
 
 
 def _num() -> Any:
@@ -94,18 +100,18 @@ class Case(SyncedRecord, table=True):
     product: str | None = Field(default=None, max_length=SYS_ID)
     state: str | None = None
     state_label: str | None = None
-    priority: int | None = None
+    priority: int | None = _int()
     channel: str | None = None
     channel_label: str | None = None
     category: str | None = None
     opened_at: datetime | None = Field(default=None, index=True)
     resolved_at: datetime | None = Field(default=None, index=True)
     closed_at: datetime | None = None
-    reassignment_count: int | None = None
+    reassignment_count: int | None = _int()
     assigned_to: str | None = Field(default=None, max_length=SYS_ID)
     made_sla: bool | None = None
-    escalation: int | None = None
-    business_duration: int | None = None
+    escalation: int | None = _int()
+    business_duration: int | None = _int()
     parent: str | None = Field(default=None, max_length=SYS_ID)
 
 
@@ -151,8 +157,8 @@ class SurveyQuestion(SyncedRecord, table=True):
     name: str | None = None
     metric_type: str | None = Field(default=None, max_length=SYS_ID)
     datatype: str | None = None
-    scale_min: int | None = None
-    scale_max: int | None = None
+    scale_min: int | None = _int()
+    scale_max: int | None = _int()
 
 
 class SurveyAnswerOption(SyncedRecord, table=True):
@@ -195,7 +201,7 @@ class SoldProduct(SyncedRecord, table=True):
     name: str | None = None
     account: str | None = Field(default=None, index=True, max_length=SYS_ID)
     product: str | None = Field(default=None, max_length=SYS_ID)
-    quantity: int | None = None
+    quantity: int | None = _int()
     state: str | None = None
     start_date: date | None = None
     end_date: date | None = None
@@ -223,8 +229,8 @@ class EntitlementUsage(SyncedRecord, table=True):
     account: str | None = Field(default=None, index=True, max_length=SYS_ID)
     period_start: date | None = Field(default=None, index=True)
     period_end: date | None = None
-    total_units: int | None = None
-    used_units: int | None = None
+    total_units: int | None = _int()
+    used_units: int | None = _int()
 
 
 class Choice(SyncedRecord, table=True):
@@ -235,7 +241,7 @@ class Choice(SyncedRecord, table=True):
     element: str | None = None
     value: str | None = None
     label: str | None = None
-    sequence: int | None = None
+    sequence: int | None = _int()
     language: str | None = None
     inactive: bool | None = None
 

@@ -378,8 +378,8 @@ HOSTILE_VALUES: list[tuple[str, str]] = [
 ]
 
 
-# Known fault (docs/reliability.md): canonical integer columns are INTEGER, 32-bit
-# on PostgreSQL, so a value between 2**31 and 2**63 fails the page's upsert there.
+# Regression: canonical integer columns were INTEGER, 32-bit on PostgreSQL, so a
+# value between 2**31 and 2**63 failed the page's upsert there (now BIGINT).
 INT32_OVERFLOW = [("escalation", "3000000000")]
 MUST_QUARANTINE = {
     "high",
@@ -402,7 +402,7 @@ def test_hostile_records_are_quarantined_or_stored_faithfully(
         else request.getfixturevalue("fresh_pg_url")
     )
     tables = [CASE]
-    hostile = HOSTILE_VALUES + (INT32_OVERFLOW if backend == "sqlite" else [])
+    hostile = HOSTILE_VALUES + INT32_OVERFLOW
     with EmulatorServer(accounts=3, seed=31) as emu:
         data = kit.config_data(emu, store_url, sync={"tables": tables})
         settings = settings_for(emu, data)
