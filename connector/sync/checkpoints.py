@@ -231,13 +231,12 @@ def finish_run(store: Store, run_id: int, **values: object) -> None:
         )
 
 
-def last_runs(store: Store) -> dict[str, SyncRun]:
-    """The latest run of each mapping."""
-    latest = (
-        select(RUN.c.mapping, func.max(RUN.c.id).label("id"))
-        .group_by(RUN.c.mapping)
-        .subquery()
-    )
+def last_runs(store: Store, *, good_only: bool = False) -> dict[str, SyncRun]:
+    """The latest run of each mapping (only successful windows with ``good_only``)."""
+    latest = select(RUN.c.mapping, func.max(RUN.c.id).label("id"))
+    if good_only:
+        latest = latest.where(RUN.c.outcome == "ok", RUN.c.window_end.is_not(None))
+    latest = latest.group_by(RUN.c.mapping).subquery()
     with store.engine.connect() as conn:
         rows = conn.execute(select(RUN).join(latest, RUN.c.id == latest.c.id)).all()
     return {r.mapping: SyncRun.model_validate(r._asdict()) for r in rows}

@@ -45,13 +45,17 @@ def collect_status(settings: Settings) -> list[TableStatus]:
     store = open_store(settings.store.url)
     try:
         runs = checkpoints.last_runs(store)
-        return [_status(store, m, runs.get(m.name)) for m in mappings]
+        good = checkpoints.last_runs(store, good_only=True)
+        return [_status(store, m, runs.get(m.name), good.get(m.name)) for m in mappings]
     finally:
         store.dispose()
 
 
 def _status(
-    store: Store, mapping: Mapping, run: checkpoints.SyncRun | None
+    store: Store,
+    mapping: Mapping,
+    run: checkpoints.SyncRun | None,
+    good: checkpoints.SyncRun | None,
 ) -> TableStatus:
     table = CANONICAL_MODELS[mapping.target].__table__  # type: ignore[attr-defined]
     with store.engine.connect() as conn:
@@ -74,15 +78,25 @@ def _status(
         deleted=int(gone or 0),
         quarantined=quarantined,
         cursor=_iso(cursor[0]) if cursor else None,
-        lag_seconds=int((checkpoints.utcnow() - cursor[0]).total_seconds())
-        if cursor
-        else None,
+        lag_seconds=_lag(good),
         last_run_mode=run.mode if run else None,
         last_run_outcome=run.outcome if run else None,
         last_run_finished=_iso(run.finished_at) if run and run.finished_at else None,
         last_run_error=run.error if run else None,
         backfill_pending=bool(checkpoints.open_slices(store, mapping)),
     )
+
+
+def _lag(good: checkpoints.SyncRun | None) -> int | None:
+    """How far the store trails the instance: now minus the last good window's end.
+
+    Not the age of the newest row: a quiet table that is fully synced has old rows
+    but no lag (the same figure as the daemon's ``lag_seconds`` metric).
+    """
+    if good is None or good.window_end is None:
+        return None
+    behind = checkpoints.utcnow() - checkpoints.as_utc(good.window_end)
+    return max(int(behind.total_seconds()), 0)
 
 
 def _iso(moment: datetime) -> str:

@@ -165,3 +165,24 @@ def test_backfill_sync_status_round_trip(
     assert lines["customer_account"]["rows"] == accounts
     assert lines["customer_account"]["last_run_outcome"] == "ok"
     assert lines["sys_choice"]["rows"] == emulator.instance.count("sys_choice")
+
+
+def test_status_lag_is_how_far_the_store_trails_not_the_newest_rows_age(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    mappings = copy_mappings(tmp_path, ["customer_account"])
+    config = write_config(tmp_path, emulator, mappings)
+    rows = emulator.instance.rows("customer_account")
+    newest = max(r["sys_updated_on"] for r in rows)
+    until = newest.replace(" ", "T") + "Z"
+
+    backfill = csm_sync(emulator, "backfill", "-c", str(config), "--until", until)
+    sync = csm_sync(emulator, "sync", "-c", str(config))
+    status = csm_sync(emulator, "status", "-c", str(config), "--format", "json")
+
+    assert backfill.returncode == 0, backfill.stderr
+    assert sync.returncode == 0, sync.stderr
+    (line,) = json.loads(status.stdout)
+    # The sync ended on the newest row (months old), yet the table is current.
+    assert line["cursor"] == newest
+    assert 0 <= line["lag_seconds"] < 120
