@@ -147,6 +147,7 @@ def render(result: dict[str, Any]) -> str:
         f"Code: commit `{result.get('code', {}).get('commit', '?')[:12]}`"
         + (" (snapshot)" if result.get("code", {}).get("snapshot") else ""),
         "",
+        *_merged_runs(result),
         f"Machine: {m['cores']} cores ({m['cpu']}), {m['ram_gb']} GB RAM, "
         f"Python {m['python']}, {m['os']}. Load average (1/5/15 min) at start "
         f"{result['load_average_start']}, at end {result.get('load_average_end')}"
@@ -179,6 +180,20 @@ def render(result: dict[str, Any]) -> str:
         out += [f"- `{k}`: {v}" for k, v in result["errors"].items()]
         out.append("")
     return "\n".join(out)
+
+
+def _merged_runs(result: dict[str, Any]) -> list[str]:
+    """Later ``--merge`` runs: when they ran, which parts, at what load."""
+    runs = result.get("runs", [])
+    if not runs:
+        return []
+    lines = ["Parts re-measured or added later with `--merge`:", ""]
+    for run in runs:
+        lines.append(
+            f"- {run['date']}: `--parts {','.join(run['parts_run'])}` "
+            f"(load at start {run['load_average_start']})"
+        )
+    return [*lines, ""]
 
 
 def _backfill_section(p: dict[str, Any]) -> list[str]:
@@ -301,6 +316,8 @@ def _peer_section(p: dict[str, Any]) -> list[str]:
         ],
         rows,
     )
+    if peers.get("note"):
+        out += ["", f"Note: {peers['note']}."]
     return [*out, ""]
 
 
