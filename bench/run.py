@@ -228,7 +228,8 @@ def _merged(args: argparse.Namespace, fresh: dict[str, Any]) -> dict[str, Any]:
     old["parts_run"] = sorted(
         set(old.get("parts_run", [])) | set(args.parts), key=ALL_PARTS.index
     )
-    old["workers"] = sorted(set(old.get("workers", [])) | set(args.workers))
+    if {"backfill", "bare", "latency"} & set(args.parts):
+        old["workers"] = sorted(set(old.get("workers", [])) | set(args.workers))
     for name in args.parts:
         old.get("errors", {}).pop(name, None)
     if "peers" in args.parts and "peers" in old.get("parts", {}):
