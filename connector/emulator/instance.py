@@ -44,11 +44,6 @@ CASE_TABLE = "sn_customerservice_case"
 AUDITED_TABLES = frozenset({"sn_customerservice_case"})
 # Tables a no-role account gets 403 on (TABLE_API.md §8.3, §11.1; C13).
 RESTRICTED_TABLES = frozenset({"sys_db_object", "sys_audit"})
-# Delete checks read sys_audit by table, field and time; the platform indexes it
-# that way too, and without it each check scans the whole audit table.
-EXTRA_INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
-    "sys_audit": (("tablename", "fieldname", "sys_created_on"),),
-}
 META_STATE_TABLE = "_emulator_state"
 NUMBER_PREFIXES = {
     "task": "TASK",
@@ -222,8 +217,6 @@ class Instance:
         fields = registry.fields(name)
         indexed = [f.name for f in fields.values() if f.is_reference]
         self.store.create_table(name, list(fields), indexed)
-        for columns in EXTRA_INDEXES.get(name, ()):
-            self.store.add_composite_index(name, columns)
 
     def _load_registry(self) -> None:
         def rows(table: str) -> list[dict[str, str]]:
