@@ -14,12 +14,17 @@ from sqlalchemy import func, select
 
 from connector.emulator.server import EmulatorServer
 from connector.store.engine import open_store
-from connector.store.models import Case, Interaction
 from connector.store.state import SyncRun
 from connector.sync.backfill import run_backfill
 from connector.sync.incremental import run_incremental
 
-from .helpers import SHIPPED, assert_store_matches_source, make_settings, shipped
+from .helpers import (
+    SHIPPED,
+    assert_store_matches_source,
+    make_settings,
+    shipped,
+    stored_count,
+)
 
 CLI = [str(Path(sys.executable).parent / "csm-sync")]
 TABLES = ["sn_customerservice_case", "interaction"]
@@ -37,20 +42,6 @@ def write_config(path: Path, emu: EmulatorServer, store_url: str) -> Path:
     )
     path.chmod(0o600)
     return path
-
-
-def stored_count(store_url: str) -> int:
-    store = open_store(store_url, migrate=False)
-    try:
-        with store.engine.connect() as conn:
-            return sum(
-                int(conn.execute(select(func.count()).select_from(m)).scalar() or 0)
-                for m in (Case, Interaction)
-            )
-    except Exception:
-        return 0
-    finally:
-        store.dispose()
 
 
 def last_run_id(store_url: str) -> int:
@@ -138,7 +129,9 @@ def test_mutations_during_a_backfill_land_after_the_next_sync(store_url: str) ->
         settings = make_settings(
             emu, store_url, tables=TABLES, slice_days=30, instance={"page_size": 10}
         )
-        emu.instance.faults.update(latency_ms=5)
+        # Slow enough pages that the mutator deletes rows the backfill has already
+        # stored (5 ms let a quiet machine finish before any such delete).
+        emu.instance.faults.update(latency_ms=30)
         emu.instance.start_mutator(rate_per_second=40, tables=TABLES, delete_ratio=0.3)
         try:
             run_backfill(settings)
