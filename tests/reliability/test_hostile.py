@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
+from sync.helpers import stored_count
 
 from connector.config import Settings, settings_from_dict
 from connector.emulator.server import EmulatorServer
@@ -185,22 +186,6 @@ def test_acl_shortened_pages_and_mutations_store_exactly_the_visible_rows(
         )
 
 
-def _rows(store_url: str) -> int:
-    from connector.store.models import Case, Interaction
-
-    store = open_store(store_url, migrate=False)
-    try:
-        with store.engine.connect() as conn:
-            return sum(
-                int(conn.execute(select(func.count()).select_from(m)).scalar() or 0)
-                for m in (Case, Interaction)
-            )
-    except Exception:
-        return 0
-    finally:
-        store.dispose()
-
-
 def test_retry_after_beyond_the_ceiling_stops_cleanly_and_a_rerun_completes(
     tmp_path: Path,
 ) -> None:
@@ -220,12 +205,12 @@ def test_retry_after_beyond_the_ceiling_stops_cleanly_and_a_rerun_completes(
         env = kit.cli_env(emu)
         first = kit.spawn(["backfill"], config, env, tmp_path / "logs")
         deadline = time.monotonic() + 90
-        while _rows(store_url) < 30 and time.monotonic() < deadline:
+        while stored_count(store_url) < 30 and time.monotonic() < deadline:
             time.sleep(0.05)
         emu.instance.faults.update(rate_429=1.0, retry_after=3600)
         first.wait(timeout=60)
         stderr = next((tmp_path / "logs").glob("backfill-*.err")).read_text()
-        kept = _rows(store_url)
+        kept = stored_count(store_url)
         emu.instance.faults.update(rate_429=0.0, latency_ms=0)
         rerun = kit.run_cli(["backfill"], config, env)
 

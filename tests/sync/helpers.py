@@ -12,14 +12,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from connector.config import Settings, settings_from_dict
 from connector.emulator.server import EmulatorServer
 from connector.mapping.loader import load_mappings
 from connector.mapping.model import Mapping
 from connector.store.engine import open_store
-from connector.store.models import CANONICAL_MODELS
+from connector.store.models import CANONICAL_MODELS, Case, Interaction
 
 SHIPPED = Path(__file__).resolve().parents[2] / "mappings"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -170,3 +170,18 @@ def assert_store_matches_source(
                 want,
             )
     return len(source)
+
+
+def stored_count(store_url: str) -> int:
+    """Cases plus interactions stored so far; 0 while the store cannot be read yet."""
+    store = open_store(store_url, migrate=False)
+    try:
+        with store.engine.connect() as conn:
+            return sum(
+                int(conn.execute(select(func.count()).select_from(m)).scalar() or 0)
+                for m in (Case, Interaction)
+            )
+    except Exception:
+        return 0
+    finally:
+        store.dispose()
