@@ -32,7 +32,12 @@ from urllib3.exceptions import InsecureRequestWarning
 
 from connector import __version__
 from connector.config import InstanceSettings
-from connector.errors import AuthError, InstanceError, NotFoundError
+from connector.errors import (
+    AuthError,
+    InstanceError,
+    NotFoundError,
+    TransactionCancelledError,
+)
 from connector.servicenow.auth import Authenticator, build_authenticator
 from connector.servicenow.batch import decode_batch, encode_batch
 from connector.servicenow.metadata import (
@@ -58,6 +63,7 @@ from connector.servicenow.session import new_session
 logger = logging.getLogger(__name__)
 
 DISPLAY_VALUES = frozenset({"false", "true", "all"})
+SERVER_TIME_ATTEMPTS = 3
 
 
 class ServiceNowClient:
@@ -186,7 +192,15 @@ class ServiceNowClient:
 
         Window upper bounds come from here, never from the local clock (skew).
         """
-        page = self.get_page(table, query="", fields=["sys_id"], limit=1)
+        # A one-row read cannot be made smaller, so a cancelled transaction here
+        # is instance load, not page size: ask again a few times.
+        for attempt in range(SERVER_TIME_ATTEMPTS):
+            try:
+                page = self.get_page(table, query="", fields=["sys_id"], limit=1)
+                break
+            except TransactionCancelledError:
+                if attempt + 1 == SERVER_TIME_ATTEMPTS:
+                    raise
         if page.server_time is None:
             raise InstanceError(
                 f"Reading {table!r} returned no Date header, so the instance's "
