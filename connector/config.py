@@ -109,7 +109,10 @@ class SyncSettings(_Section):
 
     lag_seconds: int = Field(5, ge=0, le=3600)
     workers: int = Field(4, ge=1, le=32)
-    slice_days: int = Field(30, ge=1, le=3650)
+    # Backfill slices: None = cut by row count (about ``slice_pages`` pages each,
+    # at least one per worker); a number of days = fixed-length time slices.
+    slice_days: int | None = Field(None, ge=1, le=3650)
+    slice_pages: int = Field(50, ge=1, le=10000)
     backfill_since: date | None = None
     tables: list[str] | None = None
     reconcile_deletes: bool = True

@@ -10,6 +10,12 @@ An empty page may still hide rows (a whole page of rows the user cannot read):
 the ACL-blind ``X-Total-Count`` then says whether rows lie ahead, and the pager
 steps over them with ``sysparm_offset`` inside the same cursor query.
 
+A bounded window (``until`` set, in the past) can only lose rows while it is
+paged: an update moves a row past ``until``, a delete removes it. So the
+``X-Total-Count`` of the window's first request bounds what is left, and once
+that many rows have come back the window is done without asking for the empty
+page that would otherwise end it (an empty window costs one request).
+
 The pagers store nothing: the caller persists each page, then its
 ``page.last_cursor``.
 """
@@ -72,6 +78,10 @@ class _Pager:
         self.pages = 0
         self.rows = 0
         self._last_was_short = False
+        # Rows the last counted request said were ahead (ACL-blind), and rows
+        # (visible or stepped over) seen since; None when nothing bounds the rest.
+        self._ahead: int | None = None
+        self._seen = 0
 
     def __iter__(self) -> Iterator[Page]:
         while True:
@@ -94,15 +104,24 @@ class _Pager:
         )
         return page.total
 
+    def _bounded(self) -> bool:
+        """True when no row can enter the rest of the window while it is paged."""
+        return False
+
     def _next_page(self) -> Page | None:
+        if self._ahead is not None and self._seen >= self._ahead:
+            return None  # every row the count promised has come back
         query = self._query_after(self.cursor)
         if query is None:
             return None
-        page = self._fetch(query, offset=0, count=self._last_was_short)
+        counted = self._last_was_short or (self.pages == 0 and self._bounded())
+        page = self._fetch(query, offset=0, count=counted)
+        offset = 0
         if not page.rows:
-            page = self._skip_hidden(query, page)
+            page, offset = self._skip_hidden(query, page)
         if page is None:
             return None
+        self._tally(page, offset, counted or offset > 0)
 
         cursor = self._cursor_of(page.rows[-1])
         if self.cursor is not None and not cursor > self.cursor:
@@ -117,28 +136,36 @@ class _Pager:
         self.rows += len(page.rows)
         return replace(page, last_cursor=cursor)
 
-    def _skip_hidden(self, query: str, page: Page) -> Page | None:
+    def _tally(self, page: Page, offset: int, counted: bool) -> None:
+        """Keep count of the rows a bounded window still owes."""
+        if not self._bounded():
+            return
+        if counted and page.total is not None:
+            self._ahead, self._seen = page.total, offset
+        self._seen += len(page.rows)
+
+    def _skip_hidden(self, query: str, page: Page) -> tuple[Page | None, int]:
         """After an empty page, step over rows ACLs hide until rows or the end.
 
         Each step asks for the ACL-blind ``X-Total-Count``; once the offset passes
-        it, nothing visible is left in the window.
+        it, nothing visible is left in the window. Returns the page and its offset.
         """
         offset, total = 0, page.total
         while not page.rows:
             if total is not None and offset + self.page_size >= total:
-                return None
+                return None, offset
             offset += self.page_size
             page = self._fetch(query, offset=offset, count=True)
             total = page.total
             if total is None and not page.rows:
-                return None  # no X-Total-Count to go by: trust the empty page
+                return None, offset  # no X-Total-Count to go by: trust the empty page
             logger.debug(
                 "Rows of %r before offset %d are hidden by ACLs (%s match)",
                 self.table,
                 offset,
                 total,
             )
-        return page
+        return page, offset
 
     def _fetch(self, query: str, *, offset: int, count: bool) -> Page:
         """One page; on a cancelled transaction halve the page and ask again."""
@@ -201,6 +228,11 @@ class KeysetPager(_Pager):
         self.cursor_field = cursor_field
         self.cursor: Cursor | None = since
         self.until = until
+
+    def _bounded(self) -> bool:
+        # Rows updated or created from now on carry stamps past ``until`` (the
+        # instance's clock minus the sync lag), so none can enter the window.
+        return self.until is not None
 
     def _query_after(self, cursor: Cursor | None) -> str | None:
         field, until = self.cursor_field, self.until

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from typing import Protocol
 
 from sqlalchemy import Connection
@@ -41,6 +42,10 @@ from connector.sync.runner import (
 
 log = logging.getLogger(__name__)
 
+# Time slices when the instance gives no X-Total-Count to balance them by.
+DEFAULT_SLICE_DAYS = 30
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 class BackfillProgress(Protocol):
     """Receives progress per table (the CLI draws it with rich or logs it)."""
@@ -61,6 +66,8 @@ class Job:
     slices: list[BackfillSlice]
     # Finished earlier in the interrupted backfill this call resumes.
     already_done: bool = False
+    # Rows in [since, until) when the job was planned (X-Total-Count), if known.
+    total: int | None = None
 
 
 def run_backfill(
@@ -126,7 +133,7 @@ def backfill_table(
     """Backfill one table, resuming its unfinished job when bounds allow."""
     if prepared.mapping.mode == "full":
         return full_table(session, prepared, "backfill", stop_event=stop_event)
-    job = plan_job(session, prepared, since, until, resuming=resuming)
+    job = plan_job(session, prepared, since, until, resuming=resuming, workers=workers)
 
     def body(run_id: int, stats: RunStats) -> bool:
         if job.already_done:
@@ -136,7 +143,12 @@ def backfill_table(
             return True
         pending = [s for s in job.slices if not s.done]
         if progress:
-            progress.start(prepared.name, _remaining(session, prepared, job))
+            left = (
+                job.total
+                if job.total is not None
+                else _remaining(session, prepared, job)
+            )
+            progress.start(prepared.name, left)
         try:
             done = _run_slices(
                 session, prepared, pending, workers, stats, run_id, progress, stop_event
@@ -158,6 +170,7 @@ def plan_job(
     until: datetime | None,
     *,
     resuming: bool = False,
+    workers: int = 1,
 ) -> Job:
     """Resume the mapping's unfinished job, or slice a new one."""
     slices = checkpoints.job_slices(session.store, prepared.mapping)
@@ -180,17 +193,24 @@ def plan_job(
                 )
             return Job(job_since, job_until, slices, already_done=not unfinished)
 
-    job_until = until or window_end(session)
-    job_since = (
-        since or _configured_since(session.settings) or _oldest(session, prepared)
-    )
-    job_since = min(job_since or job_until, job_until)
-    bounds = split_slices(job_since, job_until, session.settings.sync.slice_days)
+    job_until = _safe_until(session, until)
+    floor = since or _configured_since(session.settings)
+    survey = _survey(session, prepared, floor, job_until)
+    job_since = min(floor or survey.oldest or job_until, job_until)
+    days = session.settings.sync.slice_days
+    if days is not None or survey.total is None:
+        bounds = split_slices(job_since, job_until, days or DEFAULT_SLICE_DAYS)
+    else:
+        cuts = _balanced_cuts(session, prepared, survey, job_since, job_until, workers)
+        bounds = list(pairwise([job_since, *cuts, job_until]))
     checkpoints.create_slices(
         session.store, prepared.mapping, job_since, job_until, bounds
     )
     return Job(
-        job_since, job_until, checkpoints.job_slices(session.store, prepared.mapping)
+        job_since,
+        job_until,
+        checkpoints.job_slices(session.store, prepared.mapping),
+        total=survey.total,
     )
 
 
@@ -206,22 +226,149 @@ def split_slices(
     return bounds
 
 
+def slice_offsets(
+    total: int, page_size: int, workers: int, max_pages: int
+) -> list[int]:
+    """Row offsets where count-balanced slices start (the first, 0, left out).
+
+    At least one slice per worker (a multiple of the worker count, so the last
+    round keeps every worker busy), at most ``max_pages`` pages each, and every
+    slice a whole number of pages: only its last page can be short.
+    """
+    pages = -(-total // page_size)
+    if pages <= 1 or (workers <= 1 and pages <= max_pages):
+        return []
+    count = max(workers, -(-pages // max_pages))
+    count = -(-count // workers) * workers
+    step = -(-pages // count) * page_size
+    return list(range(step, total, step))
+
+
+@dataclass
+class _Survey:
+    """What one counted request says about a table's backfill window."""
+
+    oldest: datetime | None
+    total: int | None
+    query: str
+
+
+def _survey(
+    session: SyncSession,
+    prepared: PreparedMapping,
+    since: datetime | None,
+    until: datetime,
+) -> _Survey:
+    """The window's oldest cursor value (whole second) and row count, one request."""
+    mapping = prepared.mapping
+    bounds = [Q.gte(mapping.cursor, since)] if since else []
+    query = Q.and_(Q.raw(mapping.filter), *bounds, Q.lt(mapping.cursor, until))
+    ordered = Q.and_(query, Q.order_by(mapping.cursor, "sys_id")).encode()
+    page = session.client.get_page(
+        mapping.source,
+        query=ordered,
+        fields=[mapping.cursor, "sys_id"],
+        limit=1,
+        count=True,
+    )
+    total = page.total if page.rows or page.total else 0
+    if page.rows:
+        oldest = parse_datetime_utc(page.rows[0].get(mapping.cursor))
+    else:
+        # Rows but none visible on a one-row page: the oldest is hidden by an ACL.
+        oldest = EPOCH if total else None
+    return _Survey(
+        oldest=oldest.replace(microsecond=0) if oldest else None,
+        total=total,
+        query=ordered,
+    )
+
+
+def _balanced_cuts(
+    session: SyncSession,
+    prepared: PreparedMapping,
+    survey: _Survey,
+    since: datetime,
+    until: datetime,
+    workers: int,
+) -> list[datetime]:
+    """Slice boundaries holding about equal row counts, read in parallel.
+
+    The cursor value of the row at each boundary offset (one-row requests on the
+    workers' own sessions). Rows sharing a second stay in one slice, so slices
+    differ by the ties at their edges; an unreadable boundary is skipped.
+    """
+    settings = session.settings
+    offsets = slice_offsets(
+        survey.total or 0,
+        settings.instance.page_size,
+        workers,
+        settings.sync.slice_pages,
+    )
+    if not offsets:
+        return []
+    mapping = prepared.mapping
+    local = threading.local()
+    clients: list[ServiceNowClient] = []
+    lock = threading.Lock()
+
+    def stamp_at(offset: int) -> datetime | None:
+        if not hasattr(local, "client"):
+            local.client = session.client.clone()
+            with lock:
+                clients.append(local.client)
+        page = local.client.get_page(
+            mapping.source,
+            query=survey.query,
+            fields=[mapping.cursor],
+            limit=1,
+            offset=offset,
+        )
+        if not page.rows:
+            return None
+        found = parse_datetime_utc(page.rows[0].get(mapping.cursor))
+        return found.replace(microsecond=0) if found else None
+
+    try:
+        with ThreadPoolExecutor(
+            max_workers=min(len(offsets), max(1, workers)),
+            thread_name_prefix="backfill-plan",
+        ) as pool:
+            # A context copy per request, made here: log lines keep the table.
+            futures = [
+                pool.submit(contextvars.copy_context().run, stamp_at, offset)
+                for offset in offsets
+            ]
+            stamps = [future.result() for future in futures]
+    finally:
+        for each in clients:
+            each.close()
+    cuts = sorted({s for s in stamps if s is not None and since < s < until})
+    log.debug("Slices of %r start at %s", prepared.name, cuts)
+    return cuts
+
+
+def _safe_until(session: SyncSession, until: datetime | None) -> datetime:
+    """``until``, but never later than the instance's clock minus the lag.
+
+    Rows can still enter a window that reaches the present, and paging stops
+    once the rows counted at its start are read (see the pager).
+    """
+    end = window_end(session)
+    if until is None or until <= end:
+        return until or end
+    log.warning(
+        "--until %s is later than the instance's clock minus the sync lag; "
+        "backfilling up to %s instead",
+        until,
+        end,
+    )
+    return end
+
+
 def _configured_since(settings: Settings) -> datetime | None:
     day: date | None = settings.sync.backfill_since
     return datetime.combine(day, time(), tzinfo=UTC) if day else None
-
-
-def _oldest(session: SyncSession, prepared: PreparedMapping) -> datetime | None:
-    """The cursor value of the table's oldest row (whole second), None when empty."""
-    mapping = prepared.mapping
-    query = Q.and_(Q.raw(mapping.filter), Q.order_by(mapping.cursor, "sys_id")).encode()
-    page = session.client.get_page(
-        mapping.source, query=query, fields=[mapping.cursor, "sys_id"], limit=1
-    )
-    if not page.rows:
-        return None
-    oldest = parse_datetime_utc(page.rows[0].get(mapping.cursor))
-    return oldest.replace(microsecond=0) if oldest else None
 
 
 def _remaining(session: SyncSession, prepared: PreparedMapping, job: Job) -> int | None:

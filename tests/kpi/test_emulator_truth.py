@@ -80,7 +80,7 @@ def synced(
                 },
                 "store": {"url": url},
                 "mappings": str(MAPPINGS),
-                "sync": {"lag_seconds": 0, "slice_days": 3650, "workers": 2},
+                "sync": {"lag_seconds": 0, "workers": 2},
                 "kpi": {
                     "nps_metric": truth["nps_metric"],
                     "csat_metric": truth["csat_metric"],

@@ -344,3 +344,93 @@ def test_any_tie_pattern_and_page_size_yields_each_visible_row_once(
     got = ids(pager)
 
     assert got == [r["sys_id"] for r in visible]
+
+
+def test_a_bounded_window_ends_when_the_counted_rows_are_in(empty_emu, make_client):
+    rows = [
+        case(secrets.token_hex(16), stamp(START + timedelta(seconds=n)), n)
+        for n in range(25)
+    ]
+    load(empty_emu, rows)
+    client = make_client(empty_emu)
+    until = START + timedelta(days=1)
+
+    def pages(size: int, since=None) -> tuple[int, int]:
+        before = client.metrics.requests
+        pager = KeysetPager(
+            client, CASES, fields=["sys_id"], page_size=size, since=since, until=until
+        )
+        return len(ids(pager)), client.metrics.requests - before
+
+    # 25 rows: 3 pages of 10 (no empty page after the short one), one page of
+    # 30, one page of 25 (full, yet every counted row is in), one request when
+    # nothing is left after the cursor.
+    assert pages(10) == (25, 3)
+    assert pages(30) == (25, 1)
+    assert pages(25) == (25, 1)
+    assert pages(10, since=(START + timedelta(seconds=30), "")) == (0, 1)
+
+
+def test_rows_that_leave_a_bounded_window_cost_one_more_request(empty_emu, make_client):
+    rows = [
+        case(secrets.token_hex(16), stamp(START + timedelta(seconds=n)), n)
+        for n in range(30)
+    ]
+    load(empty_emu, rows)
+    client = make_client(empty_emu)
+    pager = KeysetPager(
+        client,
+        CASES,
+        fields=["sys_id"],
+        page_size=10,
+        since=None,
+        until=START + timedelta(days=1),
+    )
+    pages = iter(pager)
+    first = next(pages)
+    # Two rows ahead of the cursor are deleted: the count (30) is never reached,
+    # so the pager asks until the window is really empty.
+    for row in rows[20:22]:
+        empty_emu.instance.delete(CASES, row["sys_id"])
+    rest = [row["sys_id"] for page in pages for row in page.rows]
+
+    assert [r["sys_id"] for r in first.rows] + rest == [
+        r["sys_id"] for r in rows[:20] + rows[22:]
+    ]
+    assert client.metrics.requests == 4  # 10, 10, 8 rows, then an empty counted page
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    layout=st.lists(st.booleans(), min_size=0, max_size=60),
+    page_size=st.integers(min_value=1, max_value=25),
+)
+def test_bounded_windows_return_every_visible_row_whatever_acls_hide(
+    empty_emu, make_client, layout, page_size
+):
+    """Hidden rows count in X-Total-Count but never come back: nothing is lost."""
+    hidden, visible = hidden_and_visible(empty_emu, len(layout))
+    order = [hidden.pop() if is_hidden else visible.pop() for is_hidden in layout]
+    base = START + timedelta(days=len(empty_emu.instance.rows(CASES)))
+    rows = [
+        case(sys_id, stamp(base + timedelta(seconds=n)), n)
+        for n, sys_id in enumerate(order)
+    ]
+    load(empty_emu, rows)
+    client = make_client(empty_emu, user="acl_limited")
+    pager = KeysetPager(
+        client,
+        CASES,
+        fields=["sys_id"],
+        page_size=page_size,
+        since=(base, ""),
+        until=base + timedelta(seconds=len(order)),
+    )
+
+    got = ids(pager)
+
+    assert got == [row["sys_id"] for row, h in zip(rows, layout, strict=True) if not h]

@@ -65,7 +65,7 @@ def make_settings(
             },
             "store": {"url": store_url},
             "mappings": str(mappings),
-            "sync": {"lag_seconds": 0, "slice_days": 3650, "workers": 2, **sync},
+            "sync": {"lag_seconds": 0, "workers": 2, **sync},
         }
     )
 

@@ -24,7 +24,7 @@ def write_config(
         f"instance:\n  url: {emu.url}\n  auth:\n    method: basic\n"
         f"    username: {emu.admin_user}\n    password: ${{SN_PASSWORD}}\n"
         f"store:\n  url: sqlite:///{folder / 'csm.db'}\n"
-        f"mappings: {mappings}\nsync:\n  lag_seconds: 0\n  slice_days: 3650\n{extra}",
+        f"mappings: {mappings}\nsync:\n  lag_seconds: 0\n{extra}",
         encoding="utf-8",
     )
     path.chmod(0o600)
