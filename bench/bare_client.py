@@ -7,14 +7,19 @@ Usage::
 ``plan.json`` (written by ``bench/run.py`` from the shipped mappings)::
 
     {"url": ..., "user": ..., "password": ..., "page_size": 1000,
-     "slice_days": 30, "tables": [{"source": ..., "filter": ..., "fields": [...],
+     "slice_days": null, "slice_pages": 50,
+     "tables": [{"source": ..., "filter": ..., "fields": [...],
      "cursor": "sys_updated_on", "mode": "incremental"}, ...]}
 
-Per table, as csm-sync's backfill does: one request for the oldest row, the
-window ``[oldest, now)`` cut into ``slice_days`` slices pulled on ``workers``
-threads, each slice paged with the same keyset query
-(``F>S^F<U^NQF=S^sys_id>ID^F<U^ORDERBYF^ORDERBYsys_id``) and the same fields
-and page size, until an empty page. ``mode: full`` tables are paged by sys_id.
+Per table, as csm-sync's backfill does: one counted request for the oldest row
+and the window's row count (``X-Total-Count``), the window ``[oldest, now)`` cut
+into slices of equal row counts (one page-aligned share per worker, at most
+``slice_pages`` pages each; their first stamps read with one-row requests at
+those offsets) or, when ``slice_days`` is set, into fixed day slices; the slices
+pulled on ``workers`` threads, each paged with the same keyset query
+(``F>S^F<U^NQF=S^sys_id>ID^F<U^ORDERBYF^ORDERBYsys_id``), fields and page size,
+counting on its first request and stopping once that many rows are in (or on an
+empty page). ``mode: full`` tables are paged by sys_id.
 Rows are parsed and counted, never stored: no mapping, no coercion, no SQL.
 This script imports nothing from csm-sync so its memory is the floor.
 """
@@ -27,6 +32,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import requests
 
@@ -52,16 +58,27 @@ class Bare:
             self.local.session.auth = self.auth
         return self.local.session
 
-    def get(self, table: str, query: str, fields: list[str], limit: int) -> list:
+    def get(
+        self,
+        table: str,
+        query: str,
+        fields: list[str],
+        limit: int,
+        *,
+        offset: int = 0,
+        count: bool = False,
+    ) -> tuple[list, int | None]:
         params = {
             "sysparm_query": query,
             "sysparm_fields": ",".join(fields),
             "sysparm_limit": str(limit),
+            "sysparm_offset": str(offset),
             "sysparm_display_value": "false",
             "sysparm_exclude_reference_link": "true",
             "sysparm_suppress_pagination_header": "true",
-            "sysparm_no_count": "true",
         }
+        if not count:
+            params["sysparm_no_count"] = "true"
         response = self.session().get(
             f"{self.url}/api/now/table/{table}",
             params=params,
@@ -70,12 +87,13 @@ class Bare:
         )
         response.raise_for_status()
         rows = json.loads(response.content)["result"]
+        total = response.headers.get("X-Total-Count")
         with self.lock:
             self.requests += 1
-            if limit > 1:  # the one-row "oldest" probes are not data pages
+            if limit > 1:  # the one-row survey and cut probes are not data pages
                 self.rows += len(rows)
                 self.per_table[table] = self.per_table.get(table, 0) + len(rows)
-        return rows
+        return rows, int(total) if count and total is not None else None
 
 
 def _and(*parts: str) -> str:
@@ -99,11 +117,16 @@ def keyset_query(base: str, field: str, cursor: tuple[str, str], until: str) -> 
 def pull_slice(bare: Bare, table: dict, since: str, until: str) -> None:
     field, cursor = table["cursor"], (since, "")
     fields = list(dict.fromkeys([*table["fields"], field, "sys_id"]))
-    while True:
+    ahead, seen = None, 0
+    while ahead is None or seen < ahead:
         query = keyset_query(table["filter"], field, cursor, until)
-        rows = bare.get(table["source"], query, fields, bare.page_size)
+        rows, total = bare.get(
+            table["source"], query, fields, bare.page_size, count=ahead is None
+        )
         if not rows:
             return
+        ahead = ahead if total is None else total
+        seen += len(rows)
         last = rows[-1]
         cursor = (last[field], last["sys_id"])
 
@@ -114,36 +137,60 @@ def pull_keys(bare: Bare, table: dict) -> None:
     while True:
         key = f"sys_id>{after}" if after else ""
         query = _and(table["filter"], key) + "^ORDERBYsys_id"
-        rows = bare.get(table["source"], query, fields, bare.page_size)
+        rows, _ = bare.get(table["source"], query, fields, bare.page_size)
         if not rows:
             return
         after = rows[-1]["sys_id"]
 
 
-def slices(since: datetime, until: datetime, days: int) -> list[tuple[str, str]]:
-    bounds, start = [], since
+def day_slices(since: datetime, until: datetime, days: int) -> list[str]:
+    cuts, start = [], since + timedelta(days=days)
     while start < until:
-        end = min(start + timedelta(days=days), until)
-        bounds.append((start.strftime(STAMP), end.strftime(STAMP)))
-        start = end
-    return bounds
+        cuts.append(start.strftime(STAMP))
+        start += timedelta(days=days)
+    return cuts
 
 
-def pull_table(bare: Bare, table: dict, workers: int, days: int) -> None:
+def offsets(total: int, page_size: int, workers: int, max_pages: int) -> list[int]:
+    pages = -(-total // page_size)
+    if pages <= 1 or (workers <= 1 and pages <= max_pages):
+        return []
+    count = max(workers, -(-pages // max_pages))
+    count = -(-count // workers) * workers
+    step = -(-pages // count) * page_size
+    return list(range(step, total, step))
+
+
+def pull_table(bare: Bare, table: dict, workers: int, plan: dict) -> None:
     if table["mode"] == "full":
         pull_keys(bare, table)
         return
     field = table["cursor"]
-    order = _and(table["filter"], f"ORDERBY{field}^ORDERBYsys_id")
-    first = bare.get(table["source"], order, [field, "sys_id"], 1)
+    now = datetime.now(UTC).replace(microsecond=0)
+    window = _and(table["filter"], f"{field}<{now.strftime(STAMP)}")
+    order = _and(window, f"ORDERBY{field}^ORDERBYsys_id")
+    first, total = bare.get(table["source"], order, [field, "sys_id"], 1, count=True)
     if not first:
         return
-    oldest = datetime.strptime(first[0][field], STAMP).replace(tzinfo=UTC)
-    now = datetime.now(UTC).replace(microsecond=0)
+    oldest = first[0][field]
     with ThreadPoolExecutor(max_workers=workers) as pool:
+        if plan.get("slice_days"):
+            start = datetime.strptime(oldest, STAMP).replace(tzinfo=UTC)
+            cuts = day_slices(start, now, int(plan["slice_days"]))
+        else:
+            at = offsets(total or 0, bare.page_size, workers, plan["slice_pages"])
+            probes = [
+                pool.submit(bare.get, table["source"], order, [field], 1, offset=offset)
+                for offset in at
+            ]
+            stamps = {
+                rows[0][field] for rows, _ in (p.result() for p in probes) if rows
+            }
+            cuts = sorted(s for s in stamps if oldest < s)
+        bounds = [oldest, *cuts, now.strftime(STAMP)]
         futures = [
             pool.submit(pull_slice, bare, table, start, end)
-            for start, end in slices(oldest, now, days)
+            for start, end in pairwise(bounds)
         ]
         for future in futures:
             future.result()
@@ -160,7 +207,7 @@ def main() -> None:
     bare = Bare(plan)
     started = time.perf_counter()
     for table in plan["tables"]:
-        pull_table(bare, table, args.workers, int(plan["slice_days"]))
+        pull_table(bare, table, args.workers, plan)
     result = {
         "rows": bare.rows,
         "requests": bare.requests,

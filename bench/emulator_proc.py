@@ -79,7 +79,17 @@ class BenchControl:
             "request_count": self.instance.request_count,
             "mutator_updates": mutator.updates if mutator else 0,
             "mutator_deletes": mutator.deletes if mutator else 0,
+            "rate_limited": self.rate_limited(),
         }
+
+    def rate_limited(self) -> int:
+        """Requests the rate-limit rules refused (429) so far, all rules and users."""
+        limits = {r.sys_id: r.limit for r in self.app.faults.rate_limit_rules}
+        counts = self.instance.rate_limiter._counts  # read-only peek
+        return sum(
+            max(0, count - limits.get(rule, count))
+            for (rule, _, _), count in counts.items()
+        )
 
     def mutator(self, body: dict[str, Any]) -> dict[str, Any]:
         before = self.stats()

@@ -63,7 +63,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scaling", default="1000,10000", help="account counts")
     parser.add_argument("--page-size", type=int, default=1000)
     parser.add_argument(
-        "--slice-days", type=int, default=30, help="sync.slice_days (product default)"
+        "--slice-days",
+        type=int,
+        default=None,
+        help="sync.slice_days: fixed day slices (default: slices by row count)",
+    )
+    parser.add_argument(
+        "--slice-pages", type=int, default=50, help="sync.slice_pages (default 50)"
     )
     parser.add_argument("--results", type=Path, default=BENCH / "results")
     parser.add_argument("--out", type=Path, default=BENCH / "results" / "latest.json")
@@ -90,8 +96,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="only regenerate --docs from these result files (no measuring)",
     )
     parser.add_argument("--mutations-per-s", type=float, default=50.0)
-    parser.add_argument("--latency-ms", type=float, default=100.0)
-    parser.add_argument("--latency-per-row-ms", type=float, default=0.2)
+    parser.add_argument(
+        "--latency-ms", type=float, default=300.0, help="latency part: per request"
+    )
+    parser.add_argument(
+        "--latency-per-row-ms", type=float, default=1.0, help="latency part: per row"
+    )
     args = parser.parse_args(argv)
     args.workers = [int(w) for w in args.workers.split(",") if w]
     args.parts = [p for p in args.parts.split(",") if p]
@@ -166,6 +176,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "workers": args.workers,
         "page_size": args.page_size,
         "slice_days": args.slice_days,
+        "slice_pages": args.slice_pages,
         "parts_run": args.parts,
         "parts": {},
         "errors": {},
@@ -182,6 +193,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             emulator=emu,
             page_size=args.page_size,
             slice_days=args.slice_days,
+            slice_pages=args.slice_pages,
             pg_url=args.pg,
             tables=parts.load_tables(),
         )
