@@ -44,6 +44,12 @@ CASE_TABLE = "sn_customerservice_case"
 AUDITED_TABLES = frozenset({"sn_customerservice_case"})
 # Tables a no-role account gets 403 on (TABLE_API.md §8.3, §11.1; C13).
 RESTRICTED_TABLES = frozenset({"sys_db_object", "sys_audit"})
+# Delete checks read sys_audit by table, field and time (the keyset orders by
+# sys_updated_on); the platform indexes it so too, and without this index each
+# check scans the whole audit table (200-330 ms at 10,000 accounts).
+EXTRA_INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "sys_audit": (("tablename", "fieldname", "sys_updated_on", "sys_id"),),
+}
 META_STATE_TABLE = "_emulator_state"
 NUMBER_PREFIXES = {
     "task": "TASK",
@@ -194,6 +200,7 @@ class Instance:
         if self.reused:
             LOG.info("Reusing emulator database %r", self.store.path)
             self._load_registry()
+            self._add_extra_indexes()
             self._load_state()
             return
         self._create_from_schema()
@@ -217,6 +224,15 @@ class Instance:
         fields = registry.fields(name)
         indexed = [f.name for f in fields.values() if f.is_reference]
         self.store.create_table(name, list(fields), indexed)
+        for columns in EXTRA_INDEXES.get(name, ()):
+            self.store.add_composite_index(name, columns)
+
+    def _add_extra_indexes(self) -> None:
+        """Indexes a database made by an older emulator may lack (cheap if there)."""
+        for name, indexes in EXTRA_INDEXES.items():
+            if self.registry.has_table(name):
+                for columns in indexes:
+                    self.store.add_composite_index(name, columns)
 
     def _load_registry(self) -> None:
         def rows(table: str) -> list[dict[str, str]]:

@@ -156,6 +156,15 @@ class Store:
                 f" ({quote_ident(column)})"
             )
 
+    def add_composite_index(self, table: str, columns: Sequence[str]) -> None:
+        """An index over several columns (named after them; idempotent)."""
+        name = quote_ident(f"{table}__{'_'.join(columns)}")
+        cols = ", ".join(quote_ident(c) for c in columns)
+        with self.write_lock:
+            self.conn.execute(
+                f"CREATE INDEX IF NOT EXISTS {name} ON {quote_ident(table)} ({cols})"
+            )
+
     def add_column(self, table: str, column: str) -> None:
         """Add a column; a column dropped earlier and re-added starts empty."""
         with self.write_lock:
