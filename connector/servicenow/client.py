@@ -40,11 +40,7 @@ from connector.errors import (
 )
 from connector.servicenow.auth import Authenticator, build_authenticator
 from connector.servicenow.batch import decode_batch, encode_batch
-from connector.servicenow.metadata import (
-    read_choices,
-    read_dictionary,
-    read_table_chain,
-)
+from connector.servicenow.metadata import DataDictionary, read_signature
 from connector.servicenow.metrics import ClientMetrics
 from connector.servicenow.models import BatchItem, BatchResult, FieldInfo, Page
 from connector.servicenow.responses import (
@@ -81,8 +77,8 @@ class ServiceNowClient:
         self.metrics = metrics or ClientMetrics()
         self._sleep = sleep
         self._retry = RetryPolicy(settings, metrics=self.metrics, sleep=sleep)
+        self._metadata = DataDictionary()
         self._dictionaries: dict[str, dict[str, FieldInfo]] = {}
-        self._chains: dict[str, list[str]] = {}
 
         self._auth = authenticator or build_authenticator(
             settings, metrics=self.metrics
@@ -314,9 +310,8 @@ class ServiceNowClient:
 
     def table_chain(self, table: str) -> list[str]:
         """``table`` and its ancestors, leaf first (``sys_db_object.super_class``)."""
-        if table not in self._chains:
-            self._chains[table] = read_table_chain(self, table)
-        return self._chains[table]
+        self._metadata.load_tables(self, [table])
+        return self._metadata.chain(table)
 
     def dictionary(self, table: str) -> dict[str, FieldInfo]:
         """Every column of ``table`` including inherited ones, cached per client.
@@ -327,12 +322,73 @@ class ServiceNowClient:
         """
         if table not in self._dictionaries:
             chain = self.table_chain(table)
-            self._dictionaries[table] = read_dictionary(self, chain)
+            self._metadata.load_columns(self, chain)
+            self._dictionaries[table] = self._metadata.fields_of(chain)
         return self._dictionaries[table]
 
     def choices(self, table: str, element: str) -> dict[str, str]:
         """Choice value -> label for a field, falling back to parent tables (C08)."""
-        return read_choices(self, self.table_chain(table), element)
+        chain = self.table_chain(table)
+        self._metadata.load_choices(self, chain, [element])
+        for owner in chain:
+            found = self._metadata.own_choices(owner, element)
+            if found:
+                return found
+        return {}
+
+    def prefetch_metadata(
+        self, tables: Sequence[str], label_fields: Mapping[str, Sequence[str]]
+    ) -> None:
+        """Read the dictionary of ``tables`` (and choice lists) in a few requests.
+
+        ``label_fields`` maps a table to the fields whose choice lists are
+        wanted; choices of its ancestors are read too (C08). Unknown tables
+        are skipped here and reported when looked up.
+        """
+        meta = self._metadata
+        meta.load_tables(self, tables)
+        chains = {t: meta.chain(t) for t in tables if _known(meta, t)}
+        meta.load_columns(self, {name for chain in chains.values() for name in chain})
+        labelled = [t for t in label_fields if t in chains]
+        owners = {name for t in labelled for name in chains[t]}
+        elements = {f for t in labelled for f in label_fields[t]}
+        if owners and elements:
+            meta.load_choices(self, owners, elements)
+
+    def metadata_snapshot(self) -> dict[str, Any] | None:
+        """The metadata read so far, JSON-able, if the instance still has exactly it.
+
+        Costs one request per metadata table (see :meth:`adopt_metadata`);
+        None when something changed while it was read (read it again next time).
+        """
+        meta = self._metadata
+        if not meta.settled():
+            return None
+        if read_signature(self, meta.signature_queries()) != meta.signature():
+            return None
+        return meta.to_json()
+
+    def adopt_metadata(self, snapshot: Mapping[str, Any]) -> bool:
+        """Use a saved :meth:`metadata_snapshot` if the instance still matches it.
+
+        One request per metadata table: the same filters' ``X-Total-Count`` and
+        newest ``sys_updated_on`` must equal the snapshot's. A dropped column
+        lowers the count; an added or edited one brings a newer stamp.
+        """
+        saved = DataDictionary.from_json(snapshot)
+        if saved is None or not saved.settled() or not saved.table_names:
+            return False
+        if read_signature(self, saved.signature_queries()) != saved.signature():
+            logger.info("The instance's dictionary changed; reading it again")
+            return False
+        self._metadata = saved
+        self._dictionaries.clear()
+        return True
+
+    @property
+    def metadata_reads(self) -> int:
+        """How many metadata reads this client made (to tell whether it read more)."""
+        return self._metadata.reads
 
     # --- transport -------------------------------------------------------------
 
@@ -436,6 +492,10 @@ _PYSNOW_DEFAULTS_OFF: dict[str, str | None] = {
     "sysparm_suppress_pagination_header": None,
     "sysparm_query": None,
 }
+
+
+def _known(meta: DataDictionary, table: str) -> bool:
+    return any(row["name"] == table for row in meta.tables.values())
 
 
 def _check_page_options(display_value: str, limit: int, offset: int) -> None:

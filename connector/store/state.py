@@ -88,3 +88,17 @@ class QuarantinedRow(SQLModel, table=True):
     reason: str = Field(sa_column=Column(Text, nullable=False))
     run_id: int | None = None
     seen_at: datetime
+
+
+class MetadataCache(SQLModel, table=True):
+    """The instance's dictionary and choice lists as last read and verified.
+
+    A sync re-reads them only when the instance reports a different row count
+    or newest ``sys_updated_on`` for the same filters (connector.servicenow.
+    metadata); ``csm-sync check`` always reads them fresh.
+    """
+
+    __tablename__ = "metadata_cache"
+    instance: str = Field(primary_key=True, max_length=255)
+    snapshot: str = Field(sa_column=Column(Text, nullable=False))
+    saved_at: datetime

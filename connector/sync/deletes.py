@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection, select, update
 
-from connector.errors import InstanceError
+from connector.errors import CsmSyncError, InstanceError, PermissionDeniedError
 from connector.servicenow.client import ServiceNowClient
 from connector.servicenow.models import Cursor, Page
 from connector.servicenow.pager import KeyPager, KeysetPager
@@ -29,7 +30,7 @@ from connector.sync.pull import RunStats, pull_all_keys
 log = logging.getLogger(__name__)
 
 AUDIT_TABLE = "sys_audit"
-AUDIT_FIELDS = ["sys_id", "sys_created_on", "documentkey", "fieldname"]
+AUDIT_FIELDS = ["sys_id", "sys_created_on", "tablename", "documentkey", "fieldname"]
 # Audit rows are never updated, so sys_updated_on equals sys_created_on and the
 # keyset can use the (sys_updated_on, sys_id) order every table is indexed for;
 # sys_created_on is the fallback where the dictionary lacks sys_updated_on.
@@ -37,46 +38,158 @@ AUDIT_CURSORS = ("sys_updated_on", "sys_created_on")
 MARK_BATCH = 500
 
 
-def apply_audit_deletes(
-    *,
-    client: ServiceNowClient,
-    store: Store,
-    prepared: PreparedMapping,
-    since: Cursor,
-    until: datetime,
-    page_size: int,
-    stats: RunStats,
-    stop_event: threading.Event | None = None,
-) -> bool:
-    """Apply DELETED/RECOVERED audit rows of the mapping's table in [since, until)."""
-    query = Q.and_(
-        Q.eq("tablename", prepared.mapping.source),
-        Q.in_("fieldname", ["DELETED", "RECOVERED"]),
-    ).encode()
-    pager = KeysetPager(
-        client,
-        AUDIT_TABLE,
-        base_query=query,
-        fields=AUDIT_FIELDS,
-        page_size=page_size,
-        since=since,
-        until=until,
-        cursor_field=audit_cursor(client),
+class AuditScan:
+    """One ``sys_audit`` read per pass for the delete checks of every table.
+
+    Each table keeps its own delete cursor. The first table to need its deletes
+    reads the DELETED/RECOVERED rows of itself and every table after it in the
+    pass (``tablenameIN...``) from the oldest of their cursors; a row goes to
+    the mappings of its table unless that table's cursor is already past it,
+    and after each page every scanned table's cursor moves to the page's last
+    row (all their rows up to it have been seen). The other tables then only
+    collect their counts. An error of the scan is each table's error, as when
+    every table read its own rows.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: ServiceNowClient,
+        store: Store,
+        order: Sequence[PreparedMapping],
+        until: datetime,
+        page_size: int,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.order = list(order)
+        self.until = until
+        self.page_size = page_size
+        self.scanned: set[str] = set()
+        self.deleted: dict[str, int] = {}
+        self.error: BaseException | None = None
+
+    def apply(
+        self,
+        prepared: PreparedMapping,
+        stats: RunStats,
+        stop_event: threading.Event | None = None,
+    ) -> bool:
+        """Apply the deletes of ``prepared`` (scanning first if not yet done).
+
+        Returns False when the scan stopped on request. Raises the scan's error.
+        """
+        if prepared.name not in self.scanned:
+            due = self._due_from(prepared)
+            cursors = {p.name: cursor for p, cursor in due}
+            self.scanned.update(cursors)
+            if not self._scan([p for p, _ in due], cursors, stop_event):
+                return False
+        if self.error is not None:
+            raise self.error
+        stats.add(deleted=self.deleted.pop(prepared.name, 0))
+        return True
+
+    def _due_from(self, first: PreparedMapping) -> list[tuple[PreparedMapping, Cursor]]:
+        """``first`` and the tables after it not yet scanned, with their cursors."""
+        names = [p.name for p in self.order]
+        start = names.index(first.name) + 1 if first.name in names else len(names)
+        due = []
+        for each in [first, *self.order[start:]]:
+            if each.name in self.scanned or each.mapping.mode == "full":
+                continue
+            state = checkpoints.load_state(self.store, each.mapping)
+            cursor = checkpoints.delete_cursor_of(state)
+            if cursor is not None or each is first:
+                due.append((each, cursor or (self.until, "")))
+        return due
+
+    def _scan(
+        self,
+        scanned: list[PreparedMapping],
+        cursors: dict[str, Cursor],
+        stop_event: threading.Event | None,
+    ) -> bool:
+        try:
+            return self._read(scanned, cursors, stop_event)
+        except PermissionDeniedError:
+            # Rows are still right; only deletes wait for the key sweep (C13).
+            log.warning(
+                "Cannot read sys_audit, so deletes in %s are found only by the key "
+                "reconciliation; grant the integration user read access to "
+                "sys_audit",
+                ", ".join(sorted({p.mapping.source for p in scanned})),
+            )
+            return True
+        except CsmSyncError as exc:
+            self.error = exc
+            return True
+
+    def _read(
+        self,
+        scanned: list[PreparedMapping],
+        cursors: dict[str, Cursor],
+        stop_event: threading.Event | None,
+    ) -> bool:
+        sources = sorted({p.mapping.source for p in scanned})
+        pager = KeysetPager(
+            self.client,
+            AUDIT_TABLE,
+            base_query=Q.and_(
+                Q.in_("tablename", sources),
+                Q.in_("fieldname", ["DELETED", "RECOVERED"]),
+            ).encode(),
+            fields=AUDIT_FIELDS,
+            page_size=self.page_size,
+            since=min(cursors.values()),
+            until=self.until,
+            cursor_field=audit_cursor(self.client),
+        )
+        for page in pager:
+            if page.rows:
+                self._apply_page(scanned, cursors, page, pager.cursor_field)
+            if stop_event is not None and stop_event.is_set():
+                return False
+        return True
+
+    def _apply_page(
+        self,
+        scanned: list[PreparedMapping],
+        cursors: dict[str, Cursor],
+        page: Page,
+        cursor_field: str,
+    ) -> None:
+        """Mark/unmark each table's new rows and move every cursor, in one commit."""
+        last: Cursor = page.last_cursor  # type: ignore[assignment]
+        with self.store.write() as conn:
+            for prepared in scanned:
+                mine = cursors[prepared.name]
+                rows = [
+                    row
+                    for row in page.rows
+                    if row.get("tablename") == prepared.mapping.source
+                    and _row_cursor(row, cursor_field) > mine
+                ]
+                if rows:
+                    marked = _apply_audit_rows(conn, prepared, rows)
+                    self.deleted[prepared.name] = (
+                        self.deleted.get(prepared.name, 0) + marked
+                    )
+                if last > mine:
+                    cursors[prepared.name] = last
+                    checkpoints.save_state(
+                        conn,
+                        prepared.mapping,
+                        delete_cursor_ts=last[0],
+                        delete_cursor_sys_id=last[1],
+                    )
+
+
+def _row_cursor(row: dict, cursor_field: str) -> Cursor:
+    stamp = parse_datetime_utc(row.get(cursor_field)) or parse_datetime_utc(
+        row.get("sys_created_on")
     )
-    for page in pager:
-        if page.rows:
-            with store.write() as conn:
-                deleted = _apply_audit_page(conn, prepared, page)
-                checkpoints.save_state(
-                    conn,
-                    prepared.mapping,
-                    delete_cursor_ts=page.last_cursor[0],  # type: ignore[index]
-                    delete_cursor_sys_id=page.last_cursor[1],  # type: ignore[index]
-                )
-            stats.add(deleted=deleted)
-        if stop_event is not None and stop_event.is_set():
-            return False
-    return True
+    return (stamp or checkpoints.utcnow(), str(row.get("sys_id") or ""))
 
 
 def audit_cursor(client: ServiceNowClient) -> str:
@@ -88,11 +201,13 @@ def audit_cursor(client: ServiceNowClient) -> str:
     return next((name for name in AUDIT_CURSORS if name in known), AUDIT_CURSORS[-1])
 
 
-def _apply_audit_page(conn: Connection, prepared: PreparedMapping, page: Page) -> int:
+def _apply_audit_rows(
+    conn: Connection, prepared: PreparedMapping, rows: list[dict]
+) -> int:
     """Mark or unmark rows in audit order; return how many were newly marked."""
     table = prepared.model.__table__  # type: ignore[attr-defined]
     marked = 0
-    for row in page.rows:
+    for row in rows:
         key = str(row.get("documentkey") or "")
         if not key:
             continue

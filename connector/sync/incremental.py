@@ -9,10 +9,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection
 
 from connector.config import Settings
-from connector.errors import PermissionDeniedError
 from connector.servicenow.models import Cursor
 from connector.sync import checkpoints
-from connector.sync.deletes import apply_audit_deletes, reconcile_keys
+from connector.sync.deletes import AuditScan, reconcile_keys
 from connector.sync.full import full_table
 from connector.sync.prepare import PreparedMapping
 from connector.sync.pull import Progress, RunStats, Window, pull_window
@@ -56,6 +55,7 @@ def run_incremental(
     session = session or open_session(settings, tables=tables)
     try:
         until = window_end(session)
+        audits = audit_scan(session, until)
         return run_each(
             session,
             lambda p: incremental_table(
@@ -65,6 +65,7 @@ def run_incremental(
                 stop_event=stop_event,
                 reconcile=reconcile,
                 progress=progress,
+                audits=audits,
             ),
         )
     finally:
@@ -96,8 +97,14 @@ def incremental_table(
     stop_event: threading.Event | None = None,
     reconcile: bool | None = None,
     progress: Progress | None = None,
+    audits: AuditScan | None = None,
 ) -> RunResult:
-    """New/changed rows since the stored cursor up to ``until``, then deletes."""
+    """New/changed rows since the stored cursor up to ``until``, then deletes.
+
+    ``audits`` is the pass's shared sys_audit read (one for every table); by
+    default the table reads its own.
+    """
+    audits = audits or audit_scan(session, until, [prepared])
     state = checkpoints.load_state(session.store, prepared.mapping)
     if prepared.mapping.mode == "full":
         due = state.last_reconcile_at is None or _reconcile_due(
@@ -114,7 +121,7 @@ def incremental_table(
             session, prepared, window, stats, run_id, stop_event, progress
         ):
             return False
-        if not _deletes(session, prepared, state, until, stats, stop_event):
+        if not _deletes(session, prepared, state, audits, stats, stop_event):
             return False
         if since is not None and _reconcile_due(session.settings, state, reconcile):
             reconcile_keys(
@@ -166,41 +173,40 @@ def _pull_changes(
     return done
 
 
+def audit_scan(
+    session: SyncSession,
+    until: datetime,
+    order: list[PreparedMapping] | None = None,
+) -> AuditScan:
+    """The shared sys_audit read of a pass over ``order`` (default: every table)."""
+    return AuditScan(
+        client=session.client,
+        store=session.store,
+        order=session.prepared if order is None else order,
+        until=until,
+        page_size=session.settings.instance.page_size,
+    )
+
+
 def _deletes(
     session: SyncSession,
     prepared: PreparedMapping,
     state: checkpoints.SyncState,
-    until: datetime,
+    audits: AuditScan,
     stats: RunStats,
     stop_event: threading.Event | None,
 ) -> bool:
-    since = checkpoints.delete_cursor_of(state)
-    if since is None:
+    if checkpoints.delete_cursor_of(state) is None:
         # First pass: rows deleted before now were never stored; audit from here.
         with session.store.write() as conn:
             checkpoints.save_state(
-                conn, prepared.mapping, delete_cursor_ts=until, delete_cursor_sys_id=""
+                conn,
+                prepared.mapping,
+                delete_cursor_ts=audits.until,
+                delete_cursor_sys_id="",
             )
         return True
-    try:
-        return apply_audit_deletes(
-            client=session.client,
-            store=session.store,
-            prepared=prepared,
-            since=since,
-            until=until,
-            page_size=session.settings.instance.page_size,
-            stats=stats,
-            stop_event=stop_event,
-        )
-    except PermissionDeniedError:
-        # Rows are still right; only deletes wait for the key reconciliation (C13).
-        log.warning(
-            "Cannot read sys_audit, so deletes in %r are found only by the key "
-            "reconciliation; grant the integration user read access to sys_audit",
-            prepared.mapping.source,
-        )
-        return True
+    return audits.apply(prepared, stats, stop_event)
 
 
 def _reconcile_due(

@@ -20,6 +20,8 @@ from connector.store.models import CANONICAL_MODELS, SyncedRecord
 
 log = logging.getLogger(__name__)
 
+AUDIT_TABLE = "sys_audit"
+
 
 @dataclass
 class PreparedMapping:
@@ -57,6 +59,7 @@ def check_mappings(client: ServiceNowClient, mappings: list[Mapping]) -> None:
     Raises:
         MappingError: some mapping names a table or field the instance lacks.
     """
+    prefetch(client, mappings)
     lookup = dictionary_lookup(client)
     problems: list[Problem] = []
     for mapping in mappings:
@@ -66,7 +69,11 @@ def check_mappings(client: ServiceNowClient, mappings: list[Mapping]) -> None:
 
 
 def prepare(client: ServiceNowClient, mappings: list[Mapping]) -> list[PreparedMapping]:
-    """Check the mappings, then load the choice labels each one asks for."""
+    """Check the mappings, then load the choice labels each one asks for.
+
+    The client's dictionary is read in bulk first (a few requests in all rather
+    than a few per table); with a snapshot adopted it is not read at all.
+    """
     check_mappings(client, mappings)
     return [
         PreparedMapping(
@@ -77,6 +84,21 @@ def prepare(client: ServiceNowClient, mappings: list[Mapping]) -> list[PreparedM
         )
         for m in mappings
     ]
+
+
+def prefetch(client: ServiceNowClient, mappings: list[Mapping]) -> None:
+    """Read the dictionary and choice lists the mappings need, in bulk.
+
+    Dot-walked references are looked up later one table at a time; sys_audit
+    is included because every incremental pass pages it (delete detection).
+    """
+    tables = [*dict.fromkeys(m.source for m in mappings), AUDIT_TABLE]
+    labels: dict[str, list[str]] = {}
+    for mapping in mappings:
+        wanted = [spec.field for spec in mapping.fields.values() if spec.label]
+        if wanted:
+            labels.setdefault(mapping.source, []).extend(wanted)
+    client.prefetch_metadata(tables, labels)
 
 
 def load_labels(

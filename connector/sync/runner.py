@@ -8,11 +8,16 @@ pages in hand are committed, with a message saying how to resume.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from connector.config import Settings
 from connector.errors import (
@@ -25,11 +30,14 @@ from connector.mapping.loader import load_mappings
 from connector.servicenow.client import ServiceNowClient
 from connector.servicenow.metrics import ClientMetrics
 from connector.store.engine import Store, open_store
+from connector.store.state import MetadataCache
 from connector.sync import checkpoints
 from connector.sync.prepare import PreparedMapping, prepare
 from connector.sync.pull import RunStats
 
 log = logging.getLogger(__name__)
+
+METADATA = MetadataCache.__table__  # type: ignore[attr-defined]
 
 STOPPED_MESSAGE = (
     "stopped on request after committing the pages in hand; run the same "
@@ -88,24 +96,75 @@ def open_session(
     client: ServiceNowClient | None = None,
     store: Store | None = None,
 ) -> SyncSession:
-    """Load mappings, check them against the instance, then open the store."""
+    """Load mappings, check them against the instance, then open the store.
+
+    The dictionary check reuses the copy saved by the previous pass when the
+    instance confirms it unchanged (one request per metadata table).
+    """
     mappings = load_mappings(
         settings.mappings_dir, tables=tables or settings.sync.tables
     )
     client = client or ServiceNowClient(settings.instance, metrics=ClientMetrics())
+    key = settings.instance.url
     try:
+        saved = load_metadata(store, settings.store.url, key)
+        adopted = saved is not None and client.adopt_metadata(saved)
+        reads = client.metadata_reads
         # An unchecked mapping must neither run nor leave a trace (C09).
         prepared = prepare(client, mappings)
         store = store or open_store(settings.store.url)
     except BaseException:
         client.close()
         raise
+    if not adopted or client.metadata_reads != reads:
+        save_metadata(store, key, client.metadata_snapshot())
     with store.engine.connect() as conn:
         for each in prepared:
             each.may_have_quarantine = (
                 checkpoints.quarantined_count(conn, each.mapping) > 0
             )
     return SyncSession(settings=settings, store=store, client=client, prepared=prepared)
+
+
+def load_metadata(store: Store | None, url: str, instance: str) -> dict | None:
+    """The dictionary snapshot saved for ``instance``, if the store has one.
+
+    Never creates or migrates the store: a failing check must leave no trace.
+    """
+    if store is None and url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.is_file():
+            return None
+    own = store is None
+    store = store or open_store(url, migrate=False)
+    try:
+        with store.engine.connect() as conn:
+            text = conn.execute(
+                select(METADATA.c.snapshot).where(METADATA.c.instance == instance)
+            ).scalar()
+    except SQLAlchemyError:
+        return None  # a store older than the cache table
+    finally:
+        if own:
+            store.dispose()
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
+
+
+def save_metadata(store: Store, instance: str, snapshot: dict | None) -> None:
+    """Save (or, with None, forget) the dictionary snapshot of ``instance``."""
+    with store.write() as conn:
+        conn.execute(delete(METADATA).where(METADATA.c.instance == instance))
+        if snapshot is not None:
+            conn.execute(
+                METADATA.insert().values(
+                    instance=instance,
+                    snapshot=json.dumps(snapshot, separators=(",", ":")),
+                    saved_at=checkpoints.utcnow(),
+                )
+            )
 
 
 def window_end(session: SyncSession) -> datetime:
