@@ -8,7 +8,13 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
-from connector.store.engine import alembic_config, import_all_models, open_store
+from connector.store.engine import (
+    alembic_config,
+    head_revision,
+    import_all_models,
+    is_at_head,
+    open_store,
+)
 
 
 def test_a_fresh_store_migrates_to_head_and_matches_the_models(store_url: str) -> None:
@@ -47,3 +53,21 @@ def test_a_store_created_before_migrations_is_adopted(tmp_sqlite_url: str) -> No
         alembic_config(tmp_sqlite_url)
     ).get_current_head()
     assert current == head
+
+
+def test_the_head_read_from_the_files_is_alembics_and_a_store_at_it_is_known(
+    tmp_sqlite_url: str,
+) -> None:
+    alembic_head = ScriptDirectory.from_config(
+        alembic_config(tmp_sqlite_url)
+    ).get_current_head()
+    bare = open_store(tmp_sqlite_url, migrate=False)
+    fresh = is_at_head(bare)
+    bare.dispose()
+
+    store = open_store(tmp_sqlite_url)
+    migrated = is_at_head(store)
+    store.dispose()
+
+    assert head_revision() == alembic_head
+    assert (fresh, migrated) == (False, True)
