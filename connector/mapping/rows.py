@@ -9,11 +9,12 @@ quarantined by the caller (the sync goes on).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from connector.errors import MappingError, Problem
-from connector.mapping.coerce import CoercionError, coerce_value
+from connector.mapping.coerce import CoercionError, coerce_value, coercer
 from connector.mapping.model import Mapping
 
 UNKNOWN_LABEL = "unknown"
@@ -39,6 +40,22 @@ class MappedRow:
     unknown_choices: list[tuple[str, str]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Column:
+    """One mapped column, with everything ``map`` needs looked up in advance."""
+
+    name: str
+    source: str
+    coerce: Callable[[Any], Any]
+    values: dict[str, Any] | None
+    default: Any
+    label: str | None  # the ``*_label`` column, when the mapping asks for one
+
+
+_NO_DEFAULT = object()
+_DATETIME = coercer("datetime")
+
+
 class RowMapper:
     """Applies one mapping: values maps, coercion, defaults, choice labels, extra."""
 
@@ -49,6 +66,18 @@ class RowMapper:
         self.mapping = mapping
         self.labels = labels or {}
         self.defaults = _coerce_defaults(mapping)
+        # map() runs once per fetched record: resolve every per-column lookup here.
+        self._columns = tuple(
+            _Column(
+                name=column,
+                source=spec.field,
+                coerce=coercer(spec.type),
+                values=mapping.values.get(column) or None,
+                default=self.defaults.get(column, _NO_DEFAULT),
+                label=f"{column}_label" if spec.label else None,
+            )
+            for column, spec in mapping.fields.items()
+        )
 
     def map(self, record: dict[str, Any]) -> MappedRow:
         """Map one record; ``row`` is None when the record must be quarantined."""
@@ -61,47 +90,35 @@ class RowMapper:
             )
             return result
 
+        problems = result.problems
         row: dict[str, Any] = {"sys_id": sys_id, "deleted_at": None}
-        for column, source in (
-            ("sys_created_on", "sys_created_on"),
-            ("sys_updated_on", "sys_updated_on"),
-        ):
-            self._put(row, result, column, source, "datetime", record)
-        for column, spec in self.mapping.fields.items():
-            raw = self._mapped_raw(column, record.get(spec.field))
-            self._put(row, result, column, spec.field, spec.type, {spec.field: raw})
-            if row.get(column) is None and column in self.defaults:
-                row[column] = self.defaults[column]
+        for column in ("sys_created_on", "sys_updated_on"):
+            raw = record.get(column)
+            try:
+                row[column] = _DATETIME(raw)
+            except CoercionError as exc:
+                problems.append(RowProblem(column, _text(raw), str(exc)))
+        for spec in self._columns:
+            raw = record.get(spec.source)
+            if spec.values and isinstance(raw, str) and raw in spec.values:
+                raw = spec.values[raw]
+            try:
+                value = spec.coerce(raw)
+            except CoercionError as exc:
+                problems.append(RowProblem(spec.source, _text(raw), str(exc)))
+                value = None  # the row is dropped; the label below still warns
+            if value is None and spec.default is not _NO_DEFAULT:
+                value = spec.default
+            row[spec.name] = value
             if spec.label:
-                row[f"{column}_label"] = self._label(column, row.get(column), result)
+                row[spec.label] = self._label(spec.name, value, result)
         if self.mapping.extra:
             row["extra"] = {
                 name: _plain(record.get(name)) for name in self.mapping.extra
             }
-        if not result.problems:
+        if not problems:
             result.row = row
         return result
-
-    def _mapped_raw(self, column: str, raw: Any) -> Any:
-        table = self.mapping.values.get(column)
-        if table and isinstance(raw, str) and raw in table:
-            return table[raw]
-        return raw
-
-    def _put(
-        self,
-        row: dict[str, Any],
-        result: MappedRow,
-        column: str,
-        source: str,
-        kind: str,
-        record: dict[str, Any],
-    ) -> None:
-        raw = record.get(source)
-        try:
-            row[column] = coerce_value(raw, kind)
-        except CoercionError as exc:
-            result.problems.append(RowProblem(source, _text(raw), str(exc)))
 
     def _label(self, column: str, code: Any, result: MappedRow) -> str | None:
         if code is None:

@@ -4,19 +4,37 @@ Rows are compared with what is stored before writing, so an unchanged row is
 never rewritten and a re-sync reports honestly what changed. A stored row with a
 newer ``sys_updated_on`` is never overwritten by an older version (a backfill
 slice fetched before an incremental page landed).
+
+Every fetched row passes through here, so the statements skip SQLAlchemy's
+per-value bind processing: each row is turned once into the tuple of values the
+driver stores (on SQLite the text SQLAlchemy would have written for a date-time,
+1/0 for a boolean, JSON text), with SQLAlchemy's own bind processor for any value
+outside the fast cases, and that one tuple is both compared and written.
+Statements run through ``exec_driver_sql`` so driver errors still arrive as
+SQLAlchemy exceptions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Table, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Column, Connection, Table
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import JSON, Boolean, Date
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 from connector.store.models import SyncedRecord
+
+# SQLite allows 32766 variables per statement; PostgreSQL takes one array.
+_SELECT_CHUNK = 500
+
+Encoder = Callable[[Any], Any]
 
 
 @dataclass
@@ -34,6 +52,41 @@ class UpsertCounts:
         return self
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """How to read, compare and write one table's rows with one set of columns."""
+
+    table: str
+    columns: tuple[str, ...]
+    values_of: Callable[[dict[str, Any]], tuple[Any, ...]]
+    encoders: tuple[tuple[int, Encoder], ...]
+    # Stored value -> the Python value SQLAlchemy would read (None: the same).
+    decoders: tuple[Encoder | None, ...]
+    upsert_sql: str
+    select_sql: Callable[[int], str]
+    # SQLite returns stored text and numbers: compare the encoded rows. psycopg
+    # returns Python values (aware UTC date-times, dicts for JSON): the rows.
+    sqlite: bool
+    _selects: dict[int, str] = field(default_factory=dict, compare=False)
+
+    def encode(self, row: dict[str, Any]) -> tuple[Any, ...]:
+        """The row as the tuple of driver values, in ``columns`` order."""
+        values = self.values_of(row)
+        if not self.encoders:
+            return values
+        out = list(values)
+        for index, encode in self.encoders:
+            out[index] = encode(out[index])
+        return tuple(out)
+
+    def select(self, count: int) -> str:
+        """The SELECT of the stored rows of ``count`` keys (built once per size)."""
+        sql = self._selects.get(count)
+        if sql is None:
+            sql = self._selects[count] = self.select_sql(count)
+        return sql
+
+
 def upsert_rows(
     conn: Connection,
     model: type[SyncedRecord],
@@ -45,8 +98,11 @@ def upsert_rows(
     counts = UpsertCounts()
     table: Table = model.__table__  # type: ignore[attr-defined]
     unique = _last_per_key(rows)
+    if not unique:
+        return counts
+    plan = _plan(conn.dialect, table, tuple(unique[0]))
     for start in range(0, len(unique), batch_size):
-        counts += _upsert_batch(conn, table, unique[start : start + batch_size])
+        counts += _upsert_batch(conn, plan, unique[start : start + batch_size])
     return counts
 
 
@@ -58,35 +114,55 @@ def _last_per_key(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _upsert_batch(
-    conn: Connection, table: Table, rows: list[dict[str, Any]]
+    conn: Connection, plan: _Plan, rows: list[dict[str, Any]]
 ) -> UpsertCounts:
-    if not rows:
-        return UpsertCounts()
-    columns = list(rows[0])
-    stored = _stored(conn, table, columns, [row["sys_id"] for row in rows])
-
+    encoded = [plan.encode(row) for row in rows]
+    stored = _stored(conn, plan, [row["sys_id"] for row in rows])
     counts = UpsertCounts()
-    to_write = []
-    for row in rows:
-        old = stored.get(row["sys_id"])
-        if old is None:
-            counts.inserted += 1
-            to_write.append(row)
-        elif _is_stale(old, row) or all(_same(old[c], row[c]) for c in columns):
-            counts.unchanged += 1
-        else:
-            counts.updated += 1
-            to_write.append(row)
+    if not stored:
+        # A backfill's usual batch: nothing to compare.
+        counts.inserted = len(rows)
+        to_write = encoded
+    else:
+        to_write = []
+        for row, new in zip(rows, encoded, strict=True):
+            old = stored.get(row["sys_id"])
+            if old is None:
+                counts.inserted += 1
+                to_write.append(new)
+            elif _unchanged(plan, old, new, row):
+                counts.unchanged += 1
+            else:
+                counts.updated += 1
+                to_write.append(new)
     if to_write:
-        conn.execute(_upsert_statement(conn, table, columns), to_write)
+        conn.exec_driver_sql(plan.upsert_sql, to_write)
     return counts
 
 
 def _stored(
-    conn: Connection, table: Table, columns: list[str], keys: list[str]
-) -> dict[str, dict[str, Any]]:
-    query = select(*(table.c[c] for c in columns)).where(table.c.sys_id.in_(keys))
-    return {row.sys_id: row._asdict() for row in conn.execute(query)}
+    conn: Connection, plan: _Plan, keys: list[str]
+) -> dict[str, tuple[Any, ...]]:
+    stored = {}
+    for start in range(0, len(keys), _SELECT_CHUNK):
+        chunk = keys[start : start + _SELECT_CHUNK]
+        params = tuple(chunk) if plan.sqlite else (chunk,)
+        for row in conn.exec_driver_sql(plan.select(len(chunk)), params):
+            stored[row[0]] = tuple(row)
+    return stored
+
+
+def _unchanged(
+    plan: _Plan, old: tuple[Any, ...], new: tuple[Any, ...], row: dict[str, Any]
+) -> bool:
+    if old == (new if plan.sqlite else plan.values_of(row)):
+        return True
+    # Something differs as stored: decide as SQLAlchemy's values would.
+    before = {
+        column: decode(value) if decode and value is not None else value
+        for column, value, decode in zip(plan.columns, old, plan.decoders, strict=True)
+    }
+    return _is_stale(before, row) or all(_same(before[c], row[c]) for c in plan.columns)
 
 
 def _is_stale(old: dict[str, Any], new: dict[str, Any]) -> bool:
@@ -100,11 +176,127 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def _upsert_statement(conn: Connection, table: Table, columns: list[str]) -> Any:
-    dialect = conn.dialect.name
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
-    if insert is None:
-        raise NotImplementedError(f"upsert is not implemented for {dialect!r}")
-    statement = insert(table)
-    updates = {c: statement.excluded[c] for c in columns if c != "sys_id"}
-    return statement.on_conflict_do_update(index_elements=["sys_id"], set_=updates)
+# --- plans ---------------------------------------------------------------------
+
+_PLANS: weakref.WeakKeyDictionary[Dialect, dict[tuple[str, tuple[str, ...]], _Plan]]
+_PLANS = weakref.WeakKeyDictionary()
+
+
+def _plan(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> _Plan:
+    """The cached plan of ``table`` with ``columns`` on this engine's dialect."""
+    plans = _PLANS.setdefault(dialect, {})
+    plan = plans.get((table.name, columns))
+    if plan is None:
+        plan = plans[(table.name, columns)] = _build_plan(dialect, table, columns)
+    return plan
+
+
+def _build_plan(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> _Plan:
+    if dialect.name not in ("sqlite", "postgresql"):
+        raise NotImplementedError(f"upsert is not implemented for {dialect.name!r}")
+    sqlite = dialect.name == "sqlite"
+    cols = [table.c[name] for name in columns]
+    quote = dialect.identifier_preparer.quote
+    name, names = quote(table.name), ", ".join(quote(c) for c in columns)
+    encoders = tuple(
+        (i, encoder)
+        for i, column in enumerate(cols)
+        if (encoder := _encoder(column, dialect)) is not None
+    )
+    decoders = tuple(
+        column.type._cached_result_processor(dialect, None) if sqlite else None
+        for column in cols
+    )
+    if sqlite:
+        marks = ", ".join("?" for _ in cols)
+
+        def select_sql(count: int) -> str:
+            keys = ", ".join("?" * count)
+            return f"SELECT {names} FROM {name} WHERE sys_id IN ({keys})"
+
+    else:
+        marks = ", ".join(
+            f"%s::{c.type.compile(dialect)}" if isinstance(c.type, JSON) else "%s"
+            for c in cols
+        )
+
+        def select_sql(count: int) -> str:
+            return f"SELECT {names} FROM {name} WHERE sys_id = ANY(%s)"
+
+    updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in columns[1:])
+    action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+    return _Plan(
+        table=table.name,
+        columns=columns,
+        values_of=_getter(columns),
+        encoders=encoders,
+        decoders=decoders,
+        upsert_sql=(
+            f"INSERT INTO {name} ({names}) VALUES ({marks}) "
+            f"ON CONFLICT (sys_id) {action}"
+        ),
+        select_sql=select_sql,
+        sqlite=sqlite,
+    )
+
+
+def _getter(columns: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    if len(columns) == 1:
+        (only,) = columns
+        return lambda row: (row[only],)
+    return itemgetter(*columns)
+
+
+def _encoder(column: Column, dialect: Dialect) -> Encoder | None:
+    """SQLAlchemy's bind processor for ``column``, short-cut for common values."""
+    process = column.type._cached_bind_processor(dialect)
+    if process is None:
+        return None
+    kind = type(column.type)
+    if kind is UTCDateTime:
+        return _utc_encoder(process, sqlite=dialect.name == "sqlite")
+    if kind is Date and dialect.name == "sqlite":
+        return _date_encoder(process)
+    if kind is Boolean:
+        return _bool_encoder(process)
+    return process
+
+
+def _utc_encoder(process: Encoder, *, sqlite: bool) -> Encoder:
+    def encode(value: Any) -> Any:
+        if value is None:
+            return None
+        if value.__class__ is datetime and value.tzinfo is UTC:
+            # SQLite: the text SQLAlchemy writes; psycopg: the value itself.
+            return _sqlite_utc_text(value) if sqlite else value
+        return process(value)  # other zones, naive values (refused), subclasses
+
+    return encode
+
+
+@lru_cache(maxsize=4096)
+def _sqlite_utc_text(value: datetime) -> str:
+    # SQLAlchemy's SQLite DATETIME format, 'YYYY-MM-DD HH:MM:SS.ffffff'; cached
+    # because a record repeats its stamps and neighbouring records share them.
+    return value.isoformat(" ", "microseconds")[:26]
+
+
+def _date_encoder(process: Encoder) -> Encoder:
+    def encode(value: Any) -> Any:
+        if value is None:
+            return None
+        if value.__class__ is date:
+            return value.isoformat()  # SQLAlchemy's SQLite DATE text
+        return process(value)
+
+    return encode
+
+
+def _bool_encoder(process: Encoder) -> Encoder:
+    def encode(value: Any) -> Any:
+        # Drivers store a bool as SQLAlchemy's processor would (1/0 on SQLite).
+        if value is None or value is True or value is False:
+            return value
+        return process(value)
+
+    return encode
