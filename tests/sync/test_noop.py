@@ -131,6 +131,37 @@ def test_a_changed_choice_label_is_picked_up_by_the_next_sync(
         assert (row["rank_tier"], row["rank_tier_label"]) == (tier, "Renamed tier")
 
 
+def test_a_choice_edited_twice_in_the_second_of_a_read_is_not_missed(
+    tmp_sqlite_url: str,
+) -> None:
+    clock = Clock(at("2026-11-20 10:00:00"))
+    with EmulatorServer(accounts=3, seed=5, clock=clock) as emu:
+        settings = make_settings(emu, tmp_sqlite_url, tables=[ACCOUNTS])
+        clock.advance(5)
+        run_backfill(settings)
+        account = emu.instance.rows(ACCOUNTS)[0]
+        choice = stable_sys_id(
+            "sys_choice", ACCOUNTS, "rank_tier", account["rank_tier"]
+        )
+        clock.advance(5)
+        # Two edits in the same second as the pass: the second one keeps the
+        # count and the newest stamp, so only re-reading can see it.
+        emu.instance.update("sys_choice", choice, {"label": "First"})
+        run_incremental(settings)
+        emu.instance.update("sys_choice", choice, {"label": "Second"})
+        clock.advance(1)
+        emu.instance.update(ACCOUNTS, account["sys_id"], {"name": "Touched"})
+        clock.advance(5)
+
+        reread, _ = requests_of(emu, lambda: run_incremental(settings))
+        clock.advance(5)
+        cached, _ = requests_of(emu, lambda: run_incremental(settings))
+
+        row = stored(tmp_sqlite_url, "account")[account["sys_id"]]
+        assert row["rank_tier_label"] == "Second"
+        assert reread > cached == 1 + FIXED_REQUESTS
+
+
 def test_one_audit_read_applies_each_tables_deletes_and_moves_each_cursor(
     tmp_sqlite_url: str,
 ) -> None:
