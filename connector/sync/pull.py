@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,6 +25,7 @@ from connector.servicenow.pager import KeyPager, KeysetPager
 from connector.store.engine import Store
 from connector.store.upsert import upsert_rows
 from connector.sync import checkpoints
+from connector.sync.prefetch import ahead
 from connector.sync.prepare import PreparedMapping
 
 log = logging.getLogger(__name__)
@@ -101,13 +103,14 @@ def pull_window(
         until=window.until,
         cursor_field=mapping.cursor,
     )
-    for page in pager:
-        if page.rows:
-            write_page(store, prepared, page, stats, checkpoint, run_id, batch_size)
-            if progress:
-                progress(prepared.name, len(page.rows))
-        if stop_event is not None and stop_event.is_set():
-            return False
+    with closing(ahead(pager, name=f"fetch-{mapping.name}")) as pages:
+        for page in pages:
+            if page.rows:
+                write_page(store, prepared, page, stats, checkpoint, run_id, batch_size)
+                if progress:
+                    progress(prepared.name, len(page.rows))
+            if stop_event is not None and stop_event.is_set():
+                return False
     return True
 
 
@@ -132,12 +135,15 @@ def pull_all_keys(
         page_size=page_size,
     )
     seen: set[str] = set()
-    for page in pager:
-        if page.rows:
-            write_page(store, prepared, page, stats, _no_checkpoint, run_id, batch_size)
-            seen.update(str(row.get("sys_id")) for row in page.rows)
-        if stop_event is not None and stop_event.is_set():
-            return None
+    with closing(ahead(pager, name=f"fetch-{mapping.name}")) as pages:
+        for page in pages:
+            if page.rows:
+                write_page(
+                    store, prepared, page, stats, _no_checkpoint, run_id, batch_size
+                )
+                seen.update(str(row.get("sys_id")) for row in page.rows)
+            if stop_event is not None and stop_event.is_set():
+                return None
     return seen
 
 
