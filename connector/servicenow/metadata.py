@@ -269,10 +269,13 @@ class DataDictionary:
         }
 
     def settled(self) -> bool:
-        """True when no row held was changed in the second the reads began.
+        """True when every row held is older than the second the reads began.
 
-        A later edit then always carries a newer stamp than any row held, so a
-        same-count, same-newest signature really means "unchanged".
+        An edit made after a row was read then always carries a newer stamp
+        than any row held, so a same-count, same-newest signature really means
+        "unchanged"; an edit in that very second could otherwise hide behind
+        an equal stamp. (Stamps and the ``Date`` header share the instance's
+        clock.)
         """
         if self.first_read is None:
             return not self.table_names

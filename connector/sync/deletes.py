@@ -48,7 +48,8 @@ class AuditScan:
     and after each page every scanned table's cursor moves to the page's last
     row (all their rows up to it have been seen). The other tables then only
     collect their counts. An error of the scan is each table's error, as when
-    every table read its own rows.
+    every table read its own rows. A table whose own run fails after the scan
+    keeps the marks and the cursor the scan gave it (only its count is lost).
     """
 
     def __init__(
@@ -186,10 +187,9 @@ class AuditScan:
 
 
 def _row_cursor(row: dict, cursor_field: str) -> Cursor:
-    stamp = parse_datetime_utc(row.get(cursor_field)) or parse_datetime_utc(
-        row.get("sys_created_on")
-    )
-    return (stamp or checkpoints.utcnow(), str(row.get("sys_id") or ""))
+    """The keyset position of an audit row (an unreadable stamp counts as new)."""
+    stamp = parse_datetime_utc(row.get(cursor_field)) or checkpoints.utcnow()
+    return (stamp, str(row.get("sys_id") or ""))
 
 
 def audit_cursor(client: ServiceNowClient) -> str:
