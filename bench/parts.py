@@ -14,7 +14,9 @@ import re
 import sqlite3
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -404,29 +406,27 @@ def _version(peer: str) -> str:
 
 # --- completeness under change -------------------------------------------------
 
+# One extra pass: reads the local copy once the source has settled.
+ExtraPass = Callable[[dict[str, Any]], dict[str, str]]
+
 
 def part_change(bench: Bench, rate: float = 50.0) -> dict[str, Any]:
     """Each tool pages the case table while the mutator updates and deletes."""
     table = next(t for t in bench.tables if t["name"] == CHANGE_TABLE)
     result: dict[str, Any] = {"table": CHANGE_TABLE, "mutations_per_s": rate}
-    tools = ["csm-sync", "dlt"]
-    if peer_python("dlt") is None:
-        tools.remove("dlt")
+    first_passes = {
+        "csm-sync": _change_csm,
+        "dlt": _change_dlt,
+        "snowloader": _change_snowloader,
+    }
+    tools = [t for t in first_passes if t == "csm-sync" or peer_python(t)]
     for tool in tools:
         db = copy_db(bench.emulator.db, bench.work / f"change-{tool}.db")
         with Emulator(db, bench.accounts) as emu:
             result["source_rows_before"] = emu.count(table["source"], table["filter"])
             emu.mutator(rate, tables=[table["source"]])
             started = time.perf_counter()
-            if tool == "csm-sync":
-                summary, store, config = csm_backfill(
-                    bench, emu, "change-csm", bench.default_workers(), [CHANGE_TABLE]
-                )
-            else:
-                plan = write_plan(bench, emu.url, [table])
-                store = fresh(bench.work / "dlt-change")
-                done, _ = dlt_run(bench, emu, plan, store)
-                summary = {"seconds": round(done["seconds"], 2)}
+            summary, extra_pass = first_passes[tool](bench, emu, table)
             counts = emu.mutator(0)
             summary["mutations"] = {
                 "updates": counts["mutator_updates"],
@@ -437,13 +437,7 @@ def part_change(bench: Bench, rate: float = 50.0) -> dict[str, Any]:
             # (rows still committing); let that window close before the check.
             time.sleep(LAG_SECONDS + 1)
             before = emu.requests()
-            if tool == "csm-sync":
-                argv = [CSM_SYNC, "sync", "-c", str(config), "--table", CHANGE_TABLE]
-                measure(argv, cwd=bench.work).check("csm-sync sync")
-                local = stored_keys(store, table)
-            else:
-                _, extra = dlt_run(bench, emu, plan, store, keys=table["target"])
-                local = extra["keys"]
+            local = extra_pass(summary)
             summary["extra_pass_requests"] = emu.requests() - before
             source = emu.keys(table["source"], table["filter"])
         summary.update(_compare(source, local))
@@ -451,6 +445,130 @@ def part_change(bench: Bench, rate: float = 50.0) -> dict[str, Any]:
         log.info("change %s: %s", tool, summary)
         fresh(db)
     return result
+
+
+def _change_csm(
+    bench: Bench, emu: Emulator, table: dict[str, Any]
+) -> tuple[dict[str, Any], ExtraPass]:
+    """``csm-sync backfill`` of the table, then one ``csm-sync sync``."""
+    summary, store, config = csm_backfill(
+        bench, emu, "change-csm", bench.default_workers(), [CHANGE_TABLE]
+    )
+
+    def extra_pass(_summary: dict[str, Any]) -> dict[str, str]:
+        argv = [CSM_SYNC, "sync", "-c", str(config), "--table", CHANGE_TABLE]
+        measure(argv, cwd=bench.work).check("csm-sync sync")
+        return stored_keys(store, table)
+
+    return summary, extra_pass
+
+
+def _change_dlt(
+    bench: Bench, emu: Emulator, table: dict[str, Any]
+) -> tuple[dict[str, Any], ExtraPass]:
+    """One dlt pipeline run, then the same pipeline again (its incremental)."""
+    plan = write_plan(bench, emu.url, [table])
+    store = fresh(bench.work / "dlt-change")
+    done, _ = dlt_run(bench, emu, plan, store)
+
+    def extra_pass(_summary: dict[str, Any]) -> dict[str, str]:
+        _, extra = dlt_run(bench, emu, plan, store, keys=table["target"])
+        return extra["keys"]
+
+    return {"seconds": round(done["seconds"], 2)}, extra_pass
+
+
+def _change_snowloader(
+    bench: Bench, emu: Emulator, table: dict[str, Any]
+) -> tuple[dict[str, Any], ExtraPass]:
+    """``snowloader extract`` to JSONL, then ``reconcile`` since it started.
+
+    snowloader keeps no store, so the extra pass is what its docs give a user
+    to bring a copy up to date: ``reconcile --since <extract start>``, whose
+    added and updated records replace their sys_id in the copy and whose
+    deleted ids leave it. Its ``since`` test is strict (``>``) on one-second
+    stamps, so the cutoff is the start's second minus one.
+    """
+    workers = bench.default_workers()
+    since = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
+    out = fresh(bench.work / "snowloader-change")
+    plan = write_plan(bench, emu.url, [table])
+    argv = [str(peer_python("snowloader")), str(PEERS / "snowloader_extract.py")]
+    argv += ["--plan", str(plan), "--out", str(out), "--workers", str(workers)]
+    run = measure(argv).check("snowloader extract")  # exit 0 even if unverified
+    status = json.loads(run.stdout.strip().splitlines()[-1])["exit"][table["target"]]
+    extract = out / f"{table['target']}.jsonl"
+    local, lines = _jsonl_keys(extract)
+    summary: dict[str, Any] = {
+        "seconds": round(run.seconds, 2),
+        "workers": workers,
+        "version": _version("snowloader"),
+        "extract_exit": status,  # 1: its completeness check failed
+        "extract_lines": lines,
+        "extract_distinct": len(local),
+        "extract_check": _errors(run.stderr)[0],  # its sweep report
+    }
+
+    def extra_pass(summary: dict[str, Any]) -> dict[str, str]:
+        report = out / "reconcile.json"
+        reply = _snowloader_reconcile(emu, table, since, report)
+        summary["reconcile"] = {**reply, "since": f"{since:%Y-%m-%d %H:%M:%S}"}
+        body = json.loads(report.read_text())
+        for record in [*body["added"], *body["updated"]]:
+            local[_raw(record["sys_id"])] = _raw(record["sys_updated_on"])
+        for gone in body["deleted"]:
+            local.pop(_raw(gone["sys_id"]), None)
+        if not body["deletes_read"]:
+            summary["note"] = (
+                f"snowloader reconcile exited {reply['cli_exit']} "
+                f"({reply['cli_error']}) and wrote no report: it reads deletions "
+                "only from sys_audit_delete, which a real instance keeps for "
+                "audited tables (TABLE_API.md 11.4) but the emulator does not "
+                "serve. The extra pass is snowloader's library "
+                "reconcile(include_deletes=False), its documented choice when "
+                "the audit is not readable: added and updated rows applied, "
+                "no deletions"
+            )
+        return local
+
+    return summary, extra_pass
+
+
+def _snowloader_reconcile(
+    emu: Emulator, table: dict[str, Any], since: datetime, report: Path
+) -> dict[str, Any]:
+    """``bench/peers/snowloader_reconcile.py``: its reply and the CLI's error."""
+    argv = [str(peer_python("snowloader")), str(PEERS / "snowloader_reconcile.py")]
+    argv += ["--instance", emu.url, "--user", "admin", "--password", "admin"]
+    argv += ["--table", table["source"], "--query", table["filter"]]
+    argv += ["--since", f"{since:%Y-%m-%d %H:%M:%S}", "--out", str(report)]
+    run = measure(argv).check("snowloader reconcile")
+    reply = json.loads(run.stdout.strip().splitlines()[-1])
+    reply["cli_error"] = _errors(run.stderr)[-1] if reply["cli_exit"] else ""
+    reply["seconds"] = round(run.seconds, 2)
+    return reply
+
+
+def _jsonl_keys(path: Path) -> tuple[dict[str, str], int]:
+    """``{sys_id: sys_updated_on}`` of a JSONL extract (later lines win), lines."""
+    keys: dict[str, str] = {}
+    lines = 0
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            record = json.loads(line)
+            keys[_raw(record["sys_id"])] = _raw(record["sys_updated_on"])
+            lines += 1
+    return keys, lines
+
+
+def _raw(value: Any) -> str:
+    """A field value as text (``{"value": ...}`` when display values are both)."""
+    return str(value.get("value", "")) if isinstance(value, dict) else str(value)
+
+
+def _errors(stderr: str) -> list[str]:
+    """The ``ERROR`` lines snowloader logged, without their level."""
+    return [ln[6:] for ln in stderr.splitlines() if ln.startswith("ERROR ")] or [""]
 
 
 def _compare(source: dict[str, str], local: dict[str, str]) -> dict[str, Any]:

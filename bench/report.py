@@ -333,7 +333,7 @@ def _change_section(p: dict[str, Any]) -> list[str]:
         "",
     ]
     rows = []
-    for tool in ("csm-sync", "dlt"):
+    for tool in ("csm-sync", "dlt", "snowloader"):
         r = change.get(tool)
         if not r:
             continue
@@ -367,7 +367,22 @@ def _change_section(p: dict[str, Any]) -> list[str]:
         ],
         rows,
     )
+    snow = change.get("snowloader")
+    if snow:
+        out += ["", _snowloader_change_note(snow)]
     return [*out, ""]
+
+
+def _snowloader_change_note(r: dict[str, Any]) -> str:
+    """How snowloader's first pass ended and what its extra pass could apply."""
+    check = "passed" if r["extract_exit"] == 0 else f"failed: {r['extract_check']}"
+    text = (
+        f"snowloader's extract (exit {r['extract_exit']}, completeness check "
+        f"{check}) wrote {r['extract_lines']:,} lines, "
+        f"{r['extract_distinct']:,} distinct rows; the extra pass is its "
+        f"`reconcile --since {r['reconcile']['since']}`"
+    )
+    return f"{text}. Note: {r['note']}" if r.get("note") else f"{text}."
 
 
 def _latency_section(p: dict[str, Any]) -> list[str]:
