@@ -514,10 +514,7 @@ def _change_snowloader(
         reply = _snowloader_reconcile(emu, table, since, report)
         summary["reconcile"] = {**reply, "since": f"{since:%Y-%m-%d %H:%M:%S}"}
         body = json.loads(report.read_text())
-        for record in [*body["added"], *body["updated"]]:
-            local[_raw(record["sys_id"])] = _raw(record["sys_updated_on"])
-        for gone in body["deleted"]:
-            local.pop(_raw(gone["sys_id"]), None)
+        apply_reconcile(local, body)
         if not body["deletes_read"]:
             summary["note"] = (
                 f"snowloader reconcile exited {reply['cli_exit']} "
@@ -547,6 +544,17 @@ def _snowloader_reconcile(
     reply["cli_error"] = _errors(run.stderr)[-1] if reply["cli_exit"] else ""
     reply["seconds"] = round(run.seconds, 2)
     return reply
+
+
+def apply_reconcile(local: dict[str, str], report: dict[str, Any]) -> None:
+    """A snowloader reconcile report onto ``{sys_id: sys_updated_on}`` of a copy.
+
+    Added and updated records replace their sys_id; deleted ids leave the copy.
+    """
+    for record in [*report["added"], *report["updated"]]:
+        local[_raw(record["sys_id"])] = _raw(record["sys_updated_on"])
+    for gone in report["deleted"]:
+        local.pop(_raw(gone["sys_id"]), None)
 
 
 def _jsonl_keys(path: Path) -> tuple[dict[str, str], int]:
