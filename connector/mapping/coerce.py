@@ -84,6 +84,8 @@ def _string(raw: str) -> str:
 
 
 def _integer(raw: str) -> int:
+    if len(raw) < 19 and raw.isdigit() and raw.isascii():
+        return int(raw)  # the usual '0'..'99': no regex, within 64 bits
     if not _INTEGER.match(raw.strip()):
         raise CoercionError(f"expected an integer, got {raw!r}")
     return _int64(int(raw), raw)
@@ -179,9 +181,21 @@ def _reference(raw: Any) -> str | None:
 
 
 def _fast_reference(raw: Any) -> str | None:
-    if raw.__class__ is str and _GUID.fullmatch(raw):
-        return raw
+    if raw.__class__ is str:
+        if not raw:
+            return None
+        if _GUID.fullmatch(raw):
+            return raw
     return _reference(raw)
+
+
+def _text(raw: Any) -> Any:
+    # _typed(_string) in one call: most mapped columns are strings or choices.
+    if raw.__class__ is str:
+        if "\x00" in raw:
+            return _string(raw)  # raises
+        return raw or None
+    return _unwrapped(raw, _string)
 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
@@ -199,4 +213,4 @@ _COERCERS: dict[str, Callable[[Any], Any]] = {
     kind: _typed(parse) for kind, parse in _PARSERS.items()
 }
 # A sys_id is checked before any unwrapping; other shapes go the long way (C06).
-_COERCERS["reference"] = _fast_reference
+_COERCERS.update(string=_text, choice=_text, reference=_fast_reference)

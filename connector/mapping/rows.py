@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from connector.errors import MappingError, Problem
 from connector.mapping.coerce import CoercionError, coerce_value, coercer
@@ -40,8 +40,7 @@ class MappedRow:
     unknown_choices: list[tuple[str, str]] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _Column:
+class _Column(NamedTuple):
     """One mapped column, with everything ``map`` needs looked up in advance."""
 
     name: str
@@ -78,6 +77,7 @@ class RowMapper:
             )
             for column, spec in mapping.fields.items()
         )
+        self._extra = tuple(mapping.extra)
 
     def map(self, record: dict[str, Any]) -> MappedRow:
         """Map one record; ``row`` is None when the record must be quarantined."""
@@ -91,31 +91,30 @@ class RowMapper:
             return result
 
         problems = result.problems
+        get = record.get
         row: dict[str, Any] = {"sys_id": sys_id, "deleted_at": None}
         for column in ("sys_created_on", "sys_updated_on"):
-            raw = record.get(column)
+            raw = get(column)
             try:
                 row[column] = _DATETIME(raw)
             except CoercionError as exc:
                 problems.append(RowProblem(column, _text(raw), str(exc)))
-        for spec in self._columns:
-            raw = record.get(spec.source)
-            if spec.values and isinstance(raw, str) and raw in spec.values:
-                raw = spec.values[raw]
+        for name, source, coerce, values, default, label in self._columns:
+            raw = get(source)
+            if values and isinstance(raw, str) and raw in values:
+                raw = values[raw]
             try:
-                value = spec.coerce(raw)
+                value = coerce(raw)
             except CoercionError as exc:
-                problems.append(RowProblem(spec.source, _text(raw), str(exc)))
+                problems.append(RowProblem(source, _text(raw), str(exc)))
                 value = None  # the row is dropped; the label below still warns
-            if value is None and spec.default is not _NO_DEFAULT:
-                value = spec.default
-            row[spec.name] = value
-            if spec.label:
-                row[spec.label] = self._label(spec.name, value, result)
-        if self.mapping.extra:
-            row["extra"] = {
-                name: _plain(record.get(name)) for name in self.mapping.extra
-            }
+            if value is None and default is not _NO_DEFAULT:
+                value = default
+            row[name] = value
+            if label:
+                row[label] = self._label(name, value, result)
+        if self._extra:
+            row["extra"] = {name: _plain(get(name)) for name in self._extra}
         if not problems:
             result.row = row
         return result

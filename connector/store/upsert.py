@@ -34,7 +34,7 @@ from connector.store.models import SyncedRecord
 # SQLite allows 32766 variables per statement; PostgreSQL takes one array.
 _SELECT_CHUNK = 500
 
-Encoder = Callable[[Any], Any]
+Decoder = Callable[[Any], Any]
 
 
 @dataclass
@@ -59,25 +59,16 @@ class _Plan:
     table: str
     columns: tuple[str, ...]
     values_of: Callable[[dict[str, Any]], tuple[Any, ...]]
-    encoders: tuple[tuple[int, Encoder], ...]
+    # The row as the tuple of driver values, in ``columns`` order.
+    encode: Callable[[dict[str, Any]], tuple[Any, ...]]
     # Stored value -> the Python value SQLAlchemy would read (None: the same).
-    decoders: tuple[Encoder | None, ...]
+    decoders: tuple[Decoder | None, ...]
     upsert_sql: str
     select_sql: Callable[[int], str]
     # SQLite returns stored text and numbers: compare the encoded rows. psycopg
     # returns Python values (aware UTC date-times, dicts for JSON): the rows.
     sqlite: bool
     _selects: dict[int, str] = field(default_factory=dict, compare=False)
-
-    def encode(self, row: dict[str, Any]) -> tuple[Any, ...]:
-        """The row as the tuple of driver values, in ``columns`` order."""
-        values = self.values_of(row)
-        if not self.encoders:
-            return values
-        out = list(values)
-        for index, encode in self.encoders:
-            out[index] = encode(out[index])
-        return tuple(out)
 
     def select(self, count: int) -> str:
         """The SELECT of the stored rows of ``count`` keys (built once per size)."""
@@ -198,11 +189,6 @@ def _build_plan(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> _Pl
     cols = [table.c[name] for name in columns]
     quote = dialect.identifier_preparer.quote
     name, names = quote(table.name), ", ".join(quote(c) for c in columns)
-    encoders = tuple(
-        (i, encoder)
-        for i, column in enumerate(cols)
-        if (encoder := _encoder(column, dialect)) is not None
-    )
     decoders = tuple(
         column.type._cached_result_processor(dialect, None) if sqlite else None
         for column in cols
@@ -229,7 +215,7 @@ def _build_plan(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> _Pl
         table=table.name,
         columns=columns,
         values_of=_getter(columns),
-        encoders=encoders,
+        encode=_row_encoder(cols, dialect),
         decoders=decoders,
         upsert_sql=(
             f"INSERT INTO {name} ({names}) VALUES ({marks}) "
@@ -247,31 +233,50 @@ def _getter(columns: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, .
     return itemgetter(*columns)
 
 
-def _encoder(column: Column, dialect: Dialect) -> Encoder | None:
-    """SQLAlchemy's bind processor for ``column``, short-cut for common values."""
-    process = column.type._cached_bind_processor(dialect)
-    if process is None:
-        return None
-    kind = type(column.type)
-    if kind is UTCDateTime:
-        return _utc_encoder(process, sqlite=dialect.name == "sqlite")
-    if kind is Date and dialect.name == "sqlite":
-        return _date_encoder(process)
-    if kind is Boolean:
-        return _bool_encoder(process)
-    return process
+def _row_encoder(
+    cols: list[Column], dialect: Dialect
+) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """A function turning a row into its driver tuple, generated per plan.
+
+    It runs once per stored row, so each column's conversion is written inline
+    (one call per row, not one per value): the common values take a short cut,
+    anything else goes through SQLAlchemy's own bind processor ``p<i>``.
+    """
+    names: dict[str, Any] = {"D": datetime, "DAY": date, "U": UTC}
+    names["utc_text"] = _sqlite_utc_text
+    items = []
+    for i, column in enumerate(cols):
+        process = column.type._cached_bind_processor(dialect)
+        value = f"row[{column.name!r}]"
+        if process is None:
+            items.append(value)
+            continue
+        names[f"p{i}"] = process
+        template = _SHORT_CUTS.get((dialect.name, type(column.type)), "p{i}({value})")
+        items.append("(" + template.format(i=i, value=value) + ")")
+    source = f"def encode(row):\n    return ({', '.join(items)},)\n"
+    exec(source, names)  # column names come from the table, quoted by repr
+    return names["encode"]
 
 
-def _utc_encoder(process: Encoder, *, sqlite: bool) -> Encoder:
-    def encode(value: Any) -> Any:
-        if value is None:
-            return None
-        if value.__class__ is datetime and value.tzinfo is UTC:
-            # SQLite: the text SQLAlchemy writes; psycopg: the value itself.
-            return _sqlite_utc_text(value) if sqlite else value
-        return process(value)  # other zones, naive values (refused), subclasses
-
-    return encode
+# Per (dialect, column type): a value SQLAlchemy's processor would store as is or
+# in a form known here is converted inline; other values go to ``p<i>``.
+_SHORT_CUTS = {
+    # The text SQLAlchemy's SQLite DATETIME writes for an aware UTC value.
+    ("sqlite", UTCDateTime): "None if (v := {value}) is None else utc_text(v)"
+    " if v.__class__ is D and v.tzinfo is U else p{i}(v)",
+    # psycopg takes an aware UTC value as it is.
+    ("postgresql", UTCDateTime): "v if (v := {value}) is None"
+    " or (v.__class__ is D and v.tzinfo is U) else p{i}(v)",
+    # SQLAlchemy's SQLite DATE text is the ISO date.
+    ("sqlite", Date): "None if (v := {value}) is None else v.isoformat()"
+    " if v.__class__ is DAY else p{i}(v)",
+    # Drivers store a bool as SQLAlchemy's processor would (1/0 on SQLite).
+    ("sqlite", Boolean): "v if (v := {value}) is None or v is True or v is False"
+    " else p{i}(v)",
+    ("postgresql", Boolean): "v if (v := {value}) is None or v is True"
+    " or v is False else p{i}(v)",
+}
 
 
 @lru_cache(maxsize=4096)
@@ -279,24 +284,3 @@ def _sqlite_utc_text(value: datetime) -> str:
     # SQLAlchemy's SQLite DATETIME format, 'YYYY-MM-DD HH:MM:SS.ffffff'; cached
     # because a record repeats its stamps and neighbouring records share them.
     return value.isoformat(" ", "microseconds")[:26]
-
-
-def _date_encoder(process: Encoder) -> Encoder:
-    def encode(value: Any) -> Any:
-        if value is None:
-            return None
-        if value.__class__ is date:
-            return value.isoformat()  # SQLAlchemy's SQLite DATE text
-        return process(value)
-
-    return encode
-
-
-def _bool_encoder(process: Encoder) -> Encoder:
-    def encode(value: Any) -> Any:
-        # Drivers store a bool as SQLAlchemy's processor would (1/0 on SQLite).
-        if value is None or value is True or value is False:
-            return value
-        return process(value)
-
-    return encode

@@ -18,10 +18,18 @@ from sqlalchemy.types import JSON
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 from connector.store.engine import Store, open_store
-from connector.store.models import Account, Case, SoldProduct, SyncedRecord
+from connector.store.models import (
+    Account,
+    Case,
+    SoldProduct,
+    SurveyAnswerOption,
+    SyncedRecord,
+    TeamMember,
+)
 from connector.store.upsert import upsert_rows
 
-MODELS = (Case, SoldProduct, Account)
+# Every column type; 'case', 'user' and 'value' are reserved words somewhere.
+MODELS = (Case, SoldProduct, Account, TeamMember, SurveyAnswerOption)
 ZONES = [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=8))]
 TEXT = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
