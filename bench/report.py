@@ -382,7 +382,7 @@ def _snowloader_change_note(r: dict[str, Any]) -> str:
         f"{r['extract_distinct']:,} distinct rows; the extra pass is its "
         f"`reconcile --since {r['reconcile']['since']}`"
     )
-    return f"{text}. Note: {r['note']}" if r.get("note") else f"{text}."
+    return f"{text}. Note: {r['note']}." if r.get("note") else f"{text}."
 
 
 def _latency_section(p: dict[str, Any]) -> list[str]:
