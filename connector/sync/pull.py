@@ -163,9 +163,11 @@ def write_page(
     """Map a page, then store it and its cursor in one transaction."""
     good: list[dict] = []
     bad: dict[str, list[RowProblem]] = {}
+    map_record = prepared.mapper.map
     for record in page.rows:
-        result = prepared.mapper.map(record)
-        _warn_unknown_choices(prepared, result.unknown_choices)
+        result = map_record(record)
+        if result.unknown_choices:
+            _warn_unknown_choices(prepared, result.unknown_choices)
         if result.row is None:
             bad[result.sys_id or "(missing)"] = result.problems
         else:
