@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from connector.config import Settings
@@ -154,17 +155,32 @@ def load_metadata(store: Store | None, url: str, instance: str) -> dict | None:
 
 
 def save_metadata(store: Store, instance: str, snapshot: dict | None) -> None:
-    """Save (or, with None, forget) the dictionary snapshot of ``instance``."""
-    with store.write() as conn:
-        conn.execute(delete(METADATA).where(METADATA.c.instance == instance))
-        if snapshot is not None:
-            conn.execute(
-                METADATA.insert().values(
-                    instance=instance,
-                    snapshot=json.dumps(snapshot, separators=(",", ":")),
-                    saved_at=checkpoints.utcnow(),
-                )
+    """Save (or, with None, forget) the dictionary snapshot of ``instance``.
+
+    The snapshot only saves requests: failing to write it (say, a concurrent
+    writer of the same row) is logged, never fatal.
+    """
+    try:
+        with store.write() as conn:
+            if snapshot is None:
+                conn.execute(delete(METADATA).where(METADATA.c.instance == instance))
+                return
+            values = {
+                "snapshot": json.dumps(snapshot, separators=(",", ":")),
+                "saved_at": checkpoints.utcnow(),
+            }
+            insert = (
+                postgresql.insert
+                if conn.dialect.name == "postgresql"
+                else sqlite.insert
             )
+            conn.execute(
+                insert(METADATA)
+                .values(instance=instance, **values)
+                .on_conflict_do_update(index_elements=["instance"], set_=values)
+            )
+    except SQLAlchemyError as exc:
+        log.warning("Could not save the dictionary snapshot: %s", exc)
 
 
 def window_end(session: SyncSession) -> datetime:

@@ -106,11 +106,11 @@ def test_a_mapped_field_dropped_between_syncs_stops_the_next_sync(
 
 
 def test_a_changed_choice_label_is_picked_up_by_the_next_sync(
-    tmp_sqlite_url: str,
+    store_url: str,
 ) -> None:
     clock = Clock(at("2026-11-20 10:00:00"))
     with EmulatorServer(accounts=3, seed=5, clock=clock) as emu:
-        settings = make_settings(emu, tmp_sqlite_url, tables=[ACCOUNTS])
+        settings = make_settings(emu, store_url, tables=[ACCOUNTS])
         clock.advance(5)
         run_backfill(settings)
         clock.advance(5)
@@ -126,7 +126,7 @@ def test_a_changed_choice_label_is_picked_up_by_the_next_sync(
 
         (run,) = run_incremental(settings)
 
-        row = stored(tmp_sqlite_url, "account")[account["sys_id"]]
+        row = stored(store_url, "account")[account["sys_id"]]
         assert run.updated == 1
         assert (row["rank_tier"], row["rank_tier_label"]) == (tier, "Renamed tier")
 
