@@ -120,7 +120,7 @@ def test_a_changed_choice_label_is_picked_up_by_the_next_sync(
         assert tier, "the generated account has a rank tier"
         choice = stable_sys_id("sys_choice", ACCOUNTS, "rank_tier", tier)
         clock.advance(5)
-        emu.instance.update("sys_choice", choice, {"label": "Renamed tier"})
+        assert emu.instance.update("sys_choice", choice, {"label": "Renamed tier"})
         emu.instance.update(ACCOUNTS, account["sys_id"], {"name": "Touched"})
         clock.advance(5)
 
@@ -146,9 +146,9 @@ def test_a_choice_edited_twice_in_the_second_of_a_read_is_not_missed(
         clock.advance(5)
         # Two edits in the same second as the pass: the second one keeps the
         # count and the newest stamp, so only re-reading can see it.
-        emu.instance.update("sys_choice", choice, {"label": "First"})
+        assert emu.instance.update("sys_choice", choice, {"label": "First"})
         run_incremental(settings)
-        emu.instance.update("sys_choice", choice, {"label": "Second"})
+        assert emu.instance.update("sys_choice", choice, {"label": "Second"})
         clock.advance(1)
         emu.instance.update(ACCOUNTS, account["sys_id"], {"name": "Touched"})
         clock.advance(5)
