@@ -13,6 +13,7 @@ import logging
 import re
 import threading
 import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -31,6 +32,7 @@ from connector.emulator.registry import (
     schema_system_fields,
     stable_sys_id,
 )
+from connector.emulator.schema import AUDITED_TABLES as DELETE_AUDITED_TABLES
 from connector.emulator.storage import Store, quote_ident
 
 if TYPE_CHECKING:
@@ -41,9 +43,12 @@ LOG = logging.getLogger(__name__)
 CASE_TABLE = "sn_customerservice_case"
 # Tables whose field changes are written to sys_audit (the dataset's history
 # has state/assigned_to rows for cases, so API and mutator updates match it).
+# Which deletes are kept in sys_audit_delete is the schema's ``audited`` flag.
 AUDITED_TABLES = frozenset({"sn_customerservice_case"})
 # Tables a no-role account gets 403 on (TABLE_API.md §8.3, §11.1; C13).
-RESTRICTED_TABLES = frozenset({"sys_db_object", "sys_audit"})
+RESTRICTED_TABLES = frozenset({"sys_db_object", "sys_audit", "sys_audit_delete"})
+# Where a deleted record of an audited table is kept (schema ``audited``, §11.4).
+DELETED_RECORDS_TABLE = "sys_audit_delete"
 # Delete checks read sys_audit by table, field and time (the keyset orders by
 # sys_updated_on); the platform indexes it so too, and without this index each
 # check scans the whole audit table (200-330 ms at 10,000 accounts).
@@ -93,6 +98,24 @@ def normalise_name(raw: str) -> str:
 
 def new_sys_id() -> str:
     return uuid.uuid4().hex
+
+
+# Characters XML 1.0 cannot carry at all (a stored value may hold them).
+_NOT_XML = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def record_payload(table: str, record: dict[str, str]) -> str:
+    """A record as the XML ``sys_audit_delete.payload`` keeps (update-set shape:
+    ``<record_update table=T><T><field>value</field>...</T></record_update>``)."""
+    root = ET.Element("record_update", table=table)
+    body = ET.SubElement(root, table)
+    for name, value in record.items():
+        ET.SubElement(body, name).text = _NOT_XML.sub("", value)
+    text = ET.tostring(root, encoding="unicode", short_empty_elements=False)
+    # A literal CR would come back as LF from any XML parser; only text nodes
+    # can hold one here, so the character reference is safe to substitute.
+    text = text.replace("\r", "&#13;")
+    return '<?xml version="1.0" encoding="UTF-8"?>' + text
 
 
 def _stamp(row: dict[str, str], stamp: dict[str, str], *, keep_given: bool) -> None:
@@ -200,6 +223,7 @@ class Instance:
         if self.reused:
             LOG.info("Reusing emulator database %r", self.store.path)
             self._load_registry()
+            self._add_missing_tables()
             self._add_extra_indexes()
             self._load_state()
             return
@@ -226,6 +250,21 @@ class Instance:
         self.store.create_table(name, list(fields), indexed)
         for columns in EXTRA_INDEXES.get(name, ()):
             self.store.add_composite_index(name, columns)
+
+    def _add_missing_tables(self) -> None:
+        """Schema tables a database made by an older emulator lacks (e.g.
+        ``sys_audit_delete``): created empty, with their dictionary rows."""
+        schema = registry_from_schema()
+        missing = [n for n in schema.tables if not self.registry.has_table(n)]
+        if not missing:
+            return
+        LOG.info("Adding tables missing from the reused database: %s", missing)
+        for name in missing:
+            self._create_sql_table(schema, name)
+        for table, rows in metadata.metadata_rows(schema).items():
+            rows = [r for r in rows if r["name"] in missing]
+            self._load_rows(self.registry, table, rows)
+        self._load_registry()
 
     def _add_extra_indexes(self) -> None:
         """Indexes a database made by an older emulator may lack (cheap if there)."""
@@ -599,7 +638,8 @@ class Instance:
             self.insert("sys_audit", audit, user=user, raw=True)
 
     def delete(self, table: str, sys_id: str, *, user: str = "system") -> bool:
-        """Delete a record and write its ``sys_audit`` DELETED row (KB0634666)."""
+        """Delete a record and write its ``sys_audit`` DELETED row (KB0634666);
+        a record of an audited table is also kept in ``sys_audit_delete``."""
         self._require_table(table)
         with self.store.write_lock:
             concrete = self.locate(table, sys_id)
@@ -625,7 +665,20 @@ class Instance:
                 user=user,
                 raw=True,
             )
+            if concrete in DELETE_AUDITED_TABLES:
+                self._keep_deleted(concrete, current, user)
         return True
+
+    def _keep_deleted(self, table: str, record: dict[str, str], user: str) -> None:
+        """The ``sys_audit_delete`` row of a deleted record of an audited table."""
+        display = self.registry.display_field(table)
+        kept = {
+            "tablename": table,
+            "documentkey": record.get("sys_id", ""),
+            "display_value": record.get(display, "") if display else "",
+            "payload": record_payload(table, record),
+        }
+        self.insert(DELETED_RECORDS_TABLE, kept, user=user, raw=True)
 
     # --- dictionary side effects -------------------------------------------------
 

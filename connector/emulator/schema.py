@@ -26,12 +26,24 @@ class FieldDef:
 
 @dataclass(frozen=True)
 class TableDef:
-    """One table; ``parent`` is its ``super_class`` (fields are inherited)."""
+    """One table; ``parent`` is its ``super_class`` (fields are inherited).
+
+    ``audited`` is the Audit flag of the table's collection entry: deleting one
+    of its records keeps the record in ``sys_audit_delete`` (TABLE_API.md §11.4).
+    It is per table, not inherited, because the platform files a deletion under
+    the record's own class. The audited tables are the CSM business tables a
+    customer keeps history of (case, account, contact, interaction, sold
+    product, entitlement). Left unaudited: ``sys_*`` tables (not tracked by
+    default), the reference and survey tables (``asmt_*``: high-volume, not
+    audited out of the box) and tables created over the API. Every delete,
+    audited or not, still writes its ``sys_audit`` DELETED row.
+    """
 
     name: str
     label: str
     parent: str | None = None
     fields: tuple[FieldDef, ...] = field(default_factory=tuple)
+    audited: bool = False
 
 
 def F(
@@ -112,6 +124,7 @@ TABLES: tuple[TableDef, ...] = (
     TableDef(
         "customer_account",
         "Account",
+        audited=True,
         parent="core_company",
         fields=(
             F("number", max_length=40),
@@ -137,6 +150,7 @@ TABLES: tuple[TableDef, ...] = (
     TableDef(
         "customer_contact",
         "Contact",
+        audited=True,
         parent="sys_user",
         fields=(
             F("account", "reference", "customer_account"),
@@ -194,6 +208,7 @@ TABLES: tuple[TableDef, ...] = (
     TableDef(
         "sn_customerservice_case",
         "Case",
+        audited=True,
         parent="task",
         fields=(
             F("account", "reference", "customer_account"),
@@ -211,6 +226,7 @@ TABLES: tuple[TableDef, ...] = (
     TableDef(
         "interaction",
         "Interaction",
+        audited=True,
         fields=(
             F("number", max_length=40, display=True),
             F(
@@ -337,6 +353,7 @@ TABLES: tuple[TableDef, ...] = (
     TableDef(
         "sn_install_base_sold_product",
         "Sold Product",
+        audited=True,
         fields=(
             F("number", max_length=40, display=True),
             F("name", max_length=100),
@@ -352,6 +369,7 @@ TABLES: tuple[TableDef, ...] = (
     TableDef(
         "service_entitlement",
         "Entitlement",
+        audited=True,
         fields=(
             F("entitlement_name", max_length=100, display=True),
             F("account", "reference", "customer_account"),
@@ -428,6 +446,17 @@ TABLES: tuple[TableDef, ...] = (
         ),
     ),
     TableDef(
+        "sys_audit_delete",
+        "Deleted Records",
+        fields=(
+            F("tablename", "table_name", max_length=80),
+            F("documentkey", "GUID", max_length=32),
+            F("display_value", max_length=255, display=True),
+            # The deleted record as XML, what "Undelete Record" restores from.
+            F("payload", "xml", max_length=65000),
+        ),
+    ),
+    TableDef(
         "sys_ui_element",
         "Form Element",
         fields=(
@@ -450,3 +479,4 @@ TABLES: tuple[TableDef, ...] = (
 )
 
 TABLES_BY_NAME: dict[str, TableDef] = {t.name: t for t in TABLES}
+AUDITED_TABLES: frozenset[str] = frozenset(t.name for t in TABLES if t.audited)
