@@ -519,9 +519,9 @@ def _change_snowloader(
             summary["note"] = (
                 f"snowloader reconcile exited {reply['cli_exit']} "
                 f"({reply['cli_error']}) and wrote no report: it reads deletions "
-                "only from sys_audit_delete, which a real instance keeps for "
-                "audited tables (TABLE_API.md 11.4) but the emulator does not "
-                "serve. The extra pass is snowloader's library "
+                "only from sys_audit_delete (kept for audited tables, "
+                "TABLE_API.md 11.4), which it could not read here. The extra "
+                "pass is snowloader's library "
                 "reconcile(include_deletes=False), its documented choice when "
                 "the audit is not readable: added and updated rows applied, "
                 "no deletions"
