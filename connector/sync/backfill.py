@@ -24,6 +24,7 @@ from connector.config import Settings
 from connector.errors import UsageError
 from connector.servicenow.client import ServiceNowClient
 from connector.servicenow.models import Cursor
+from connector.servicenow.pager import KeysetPager
 from connector.servicenow.query import Q
 from connector.servicenow.values import parse_datetime_utc
 from connector.store.state import BackfillSlice
@@ -271,17 +272,43 @@ def _survey(
         limit=1,
         count=True,
     )
-    total = page.total if page.rows or page.total else 0
+    total = page.total
     if page.rows:
         oldest = parse_datetime_utc(page.rows[0].get(mapping.cursor))
+    elif total == 0:
+        oldest = None
     else:
-        # Rows but none visible on a one-row page: the oldest is hidden by an ACL.
-        oldest = EPOCH if total else None
+        # Rows (or no X-Total-Count to say) but none visible on a one-row page:
+        # the oldest is hidden by an ACL. Start at the oldest row this user can
+        # read; starting at the epoch would cut decades of empty day slices.
+        oldest = _oldest_visible(session, prepared, query.encode(), until)
     return _Survey(
         oldest=oldest.replace(microsecond=0) if oldest else None,
         total=total,
         query=ordered,
     )
+
+
+def _oldest_visible(
+    session: SyncSession, prepared: PreparedMapping, query: str, until: datetime
+) -> datetime | None:
+    """The cursor value of the window's oldest readable row (the pager steps over
+    pages of rows ACLs hide); None when the user can read none of them."""
+    mapping = prepared.mapping
+    pager = KeysetPager(
+        session.client,
+        mapping.source,
+        base_query=query,
+        fields=[mapping.cursor],
+        page_size=session.settings.instance.page_size,
+        since=None,
+        until=until,
+        cursor_field=mapping.cursor,
+    )
+    first = next(iter(pager), None)
+    if first is None:
+        return None
+    return parse_datetime_utc(first.rows[0].get(mapping.cursor))
 
 
 def _balanced_cuts(
