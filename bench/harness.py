@@ -157,6 +157,21 @@ class Emulator:
     def stats(self) -> dict[str, Any]:
         return self.session.get(f"{self.url}/bench/stats", timeout=30).json()
 
+    def cpu_seconds(self) -> float | None:
+        """The emulator process's user+system CPU so far (Linux /proc), or None.
+
+        Tool and instance share this machine's cores: the instance's share says
+        how much CPU was left for the tool.
+        """
+        if self.process is None:
+            return None
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)
+        except OSError:
+            return None
+        utime, stime = (int(v) for v in fields[1].split()[11:13])
+        return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
     def requests(self) -> int:
         return int(self.stats()["request_count"])
 

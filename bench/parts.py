@@ -203,6 +203,12 @@ def _rate(rows: int, seconds: float) -> float:
     return round(rows / seconds, 1) if seconds > 0 else 0.0
 
 
+def _spent(before: float | None, after: float | None) -> float | None:
+    return (
+        round(after - before, 2) if before is not None and after is not None else None
+    )
+
+
 def _run_summary(rows: int, measured: Any, requests: int) -> dict[str, Any]:
     return {
         "rows": rows,
@@ -228,14 +234,16 @@ def csm_backfill(
     argv = [CSM_SYNC, "backfill", "-c", str(config), "--workers", str(workers)]
     for table in tables:
         argv += ["--table", table]
-    before = emu.requests()
+    before, emu_cpu = emu.requests(), emu.cpu_seconds()
     run = measure(argv, cwd=bench.work).check(f"csm-sync backfill ({name})")
     requests = emu.requests() - before
+    emu_cpu = _spent(emu_cpu, emu.cpu_seconds())
     selected = [t for t in bench.tables if not tables or t["name"] in tables]
     stored = stored_rows(store, selected)
     rows = sum(bench.source_rows[t["name"]] for t in selected)
     summary = _run_summary(rows, run, requests)
     summary["workers"] = workers
+    summary["emulator_cpu_seconds"] = emu_cpu
     summary["stored_rows"] = sum(stored.values())
     summary["complete"] = stored == {
         t["name"]: bench.source_rows[t["name"]] for t in selected
@@ -260,17 +268,34 @@ def part_backfill(bench: Bench) -> dict[str, Any]:
     return {"tool": "csm-sync", "table_count": len(bench.tables), "runs": runs}
 
 
+def part_floor(bench: Bench) -> dict[str, Any]:
+    """``bench/store_floor.py`` on the backfilled store: SQLite's own cost per row."""
+    store = bench.synced_store
+    if store is None:
+        _summary, store, _ = csm_backfill(
+            bench, bench.emulator, "floor", bench.default_workers()
+        )
+        bench.synced_store = store
+    argv = [PYTHON, str(BENCH / "store_floor.py"), str(store)]
+    run = measure(argv).check("store floor")
+    data = json.loads(run.stdout.strip().splitlines()[-1])
+    data.pop("tables", None)
+    return data
+
+
 # --- the bare client -----------------------------------------------------------
 
 
 def bare_run(bench: Bench, emu: Emulator, plan: Path, workers: int) -> dict[str, Any]:
-    before = emu.requests()
+    before, emu_cpu = emu.requests(), emu.cpu_seconds()
     argv = [PYTHON, str(BENCH / "bare_client.py"), "--plan", str(plan)]
     run = measure([*argv, "--workers", str(workers)]).check("bare client")
     requests = emu.requests() - before
+    emu_cpu = _spent(emu_cpu, emu.cpu_seconds())
     fetched = json.loads(run.stdout.strip().splitlines()[-1])["rows"]
     summary = _run_summary(fetched, run, requests)
     summary["workers"] = workers
+    summary["emulator_cpu_seconds"] = emu_cpu
     return summary
 
 

@@ -3,7 +3,7 @@
 Usage::
 
     .venv/bin/python bench/run.py [--accounts 10000] [--workers 1,2,4,8]
-        [--parts backfill,bare,peers,change,latency,noop,kpi,writeback,scaling]
+        [--parts backfill,bare,floor,peers,change,latency,noop,kpi,writeback,scaling]
         [--scaling 1000,10000] [--out bench/results/latest.json]
         [--docs docs/benchmarks.md | --no-docs] [--pg URL]
 
@@ -43,6 +43,7 @@ from report import evaluate_targets, update_docs
 ALL_PARTS = (
     "backfill",
     "bare",
+    "floor",
     "peers",
     "change",
     "latency",

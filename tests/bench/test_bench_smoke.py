@@ -20,8 +20,8 @@ def test_run_writes_sane_json_and_markdown(tmp_path: Path) -> None:
     docs.write_text("# Benchmarks\n\nHand-written text stays.\n")
     argv = [
         sys.executable, str(ROOT / "bench" / "run.py"),
-        "--accounts", "5", "--workers", "2", "--parts", "backfill,bare,noop",
-        "--slice-days", "3650", "--results", str(tmp_path / "results"),
+        "--accounts", "5", "--workers", "2", "--parts", "backfill,bare,floor,noop",
+        "--results", str(tmp_path / "results"),
         "--out", str(out), "--docs", str(docs),
     ]  # fmt: skip
 
@@ -48,6 +48,10 @@ def test_run_writes_sane_json_and_markdown(tmp_path: Path) -> None:
     ratio = result["parts"]["backfill"]["ratio_to_bare"]
     assert ratio["best_to_best"] > 0 and set(ratio["per_workers"]) == {"2"}
 
+    assert csm["emulator_cpu_seconds"] > 0 and bare["emulator_cpu_seconds"] > 0
+    floor = result["parts"]["floor"]
+    assert floor["rows"] == csm["rows"] and floor["cpu_us_per_row"] > 0
+
     noop = result["parts"]["noop"]
     assert noop["requests"] > 0 and noop["seconds"] > 0
     names = {t["target"] for t in result["targets"]}
@@ -57,3 +61,4 @@ def test_run_writes_sane_json_and_markdown(tmp_path: Path) -> None:
     assert text.startswith("# Benchmarks\n\nHand-written text stays.")
     assert "<!-- bench:begin accounts=5 " in text and "| workers |" in text
     assert f"{csm['rows']:,}" in text
+    assert "Store floor" in text
