@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 
 # Time slices when the instance gives no X-Total-Count to balance them by.
 DEFAULT_SLICE_DAYS = 30
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class BackfillProgress(Protocol):
