@@ -52,7 +52,12 @@ class _Column(NamedTuple):
 
 
 _NO_DEFAULT = object()
-_DATETIME = coercer("datetime")
+# Filled from the record itself, before the mapping's fields.
+_STAMPS = tuple(
+    _Column(name, name, coercer("datetime"), None, _NO_DEFAULT, None)
+    for name in ("sys_created_on", "sys_updated_on")
+)
+Fill = Callable[[Callable[[str], Any], dict[str, Any], MappedRow], None]
 
 
 class RowMapper:
@@ -65,8 +70,7 @@ class RowMapper:
         self.mapping = mapping
         self.labels = labels or {}
         self.defaults = _coerce_defaults(mapping)
-        # map() runs once per fetched record: resolve every per-column lookup here.
-        self._columns = tuple(
+        columns = _STAMPS + tuple(
             _Column(
                 name=column,
                 source=spec.field,
@@ -77,6 +81,7 @@ class RowMapper:
             )
             for column, spec in mapping.fields.items()
         )
+        self._fill = _compile_fill(columns, self._label)
         self._extra = tuple(mapping.extra)
 
     def map(self, record: dict[str, Any]) -> MappedRow:
@@ -90,32 +95,12 @@ class RowMapper:
             )
             return result
 
-        problems = result.problems
         get = record.get
         row: dict[str, Any] = {"sys_id": sys_id, "deleted_at": None}
-        for column in ("sys_created_on", "sys_updated_on"):
-            raw = get(column)
-            try:
-                row[column] = _DATETIME(raw)
-            except CoercionError as exc:
-                problems.append(RowProblem(column, _text(raw), str(exc)))
-        for name, source, coerce, values, default, label in self._columns:
-            raw = get(source)
-            if values and isinstance(raw, str) and raw in values:
-                raw = values[raw]
-            try:
-                value = coerce(raw)
-            except CoercionError as exc:
-                problems.append(RowProblem(source, _text(raw), str(exc)))
-                value = None  # the row is dropped; the label below still warns
-            if value is None and default is not _NO_DEFAULT:
-                value = default
-            row[name] = value
-            if label:
-                row[label] = self._label(name, value, result)
+        self._fill(get, row, result)
         if self._extra:
             row["extra"] = {name: _plain(get(name)) for name in self._extra}
-        if not problems:
+        if not result.problems:
             result.row = row
         return result
 
@@ -130,6 +115,52 @@ class RowMapper:
         return label
 
 
+def _compile_fill(
+    columns: tuple[_Column, ...],
+    label: Callable[[str, Any, MappedRow], str | None],
+) -> Fill:
+    """A function filling a row's columns from a record, generated per mapping.
+
+    ``map`` runs once per fetched record: the per-column steps (values map,
+    coercion, default, label) are written out for each column, only those the
+    mapping uses, instead of a loop testing every step for every column. A value
+    that does not coerce becomes a problem and None (the row is then dropped;
+    the default and label still apply, so an unknown choice is still reported).
+    """
+    names: dict[str, Any] = {
+        "CoercionError": CoercionError,
+        "problem": _problem,
+        "label": label,
+    }
+    lines = ["def fill(get, row, result):", "    problems = result.problems"]
+    for i, column in enumerate(columns):
+        names[f"c{i}"] = column.coerce
+        lines.append(f"    raw = get({column.source!r})")
+        if column.values:
+            names[f"v{i}"] = column.values
+            lines.append(
+                f"    if isinstance(raw, str) and raw in v{i}: raw = v{i}[raw]"
+            )
+        lines += [
+            "    try:",
+            f"        value = c{i}(raw)",
+            "    except CoercionError as exc:",
+            f"        problems.append(problem({column.source!r}, raw, exc))",
+            "        value = None",
+        ]
+        if column.default is not _NO_DEFAULT:
+            names[f"d{i}"] = column.default
+            lines.append(f"    if value is None: value = d{i}")
+        lines.append(f"    row[{column.name!r}] = value")
+        if column.label:
+            lines.append(
+                f"    row[{column.label!r}] = label({column.name!r}, value, result)"
+            )
+    # Names are the mapping's validated field and column names, quoted by repr.
+    exec("\n".join(lines) + "\n", names)
+    return names["fill"]
+
+
 def _coerce_defaults(mapping: Mapping) -> dict[str, Any]:
     defaults, problems = {}, []
     for column, value in mapping.defaults.items():
@@ -142,6 +173,10 @@ def _coerce_defaults(mapping: Mapping) -> dict[str, Any]:
     if problems:
         raise MappingError(problems)
     return defaults
+
+
+def _problem(source: str, raw: Any, exc: CoercionError) -> RowProblem:
+    return RowProblem(source, _text(raw), str(exc))
 
 
 def _text(raw: Any) -> str | None:
