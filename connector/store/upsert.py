@@ -279,8 +279,13 @@ _SHORT_CUTS = {
 }
 
 
+_UTC_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+
+
 @lru_cache(maxsize=4096)
 def _sqlite_utc_text(value: datetime) -> str:
-    # SQLAlchemy's SQLite DATETIME format, 'YYYY-MM-DD HH:MM:SS.ffffff'; cached
-    # because a record repeats its stamps and neighbouring records share them.
-    return value.isoformat(" ", "microseconds")[:26]
+    # SQLAlchemy's SQLite DATETIME format, 'YYYY-MM-DD HH:MM:SS.ffffff', of an
+    # aware UTC value. Cached because a record repeats its stamps and neighbours
+    # share them; formatting the naive equivalent skips the slow offset part.
+    return (_NAIVE_EPOCH + (value - _UTC_EPOCH)).isoformat(" ", "microseconds")
