@@ -11,6 +11,7 @@ import hashlib
 import http.server
 import secrets
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -382,3 +383,138 @@ def test_a_hidden_oldest_row_does_not_empty_or_explode_the_backfill(
     assert checkpoints.as_utc(slices[0].job_since) >= START - timedelta(days=1)
     assert len(slices) <= 4
     assert requests_made < 60
+
+
+# --- 3. the page read ahead on a thread -------------------------------------------
+
+
+class StopAfter:
+    """Backfill progress that runs ``action`` once ``pages`` pages are stored."""
+
+    def __init__(self, pages: int, action) -> None:
+        self.pages, self.action, self.seen = pages, action, 0
+        self.fired_at: float | None = None
+
+    def start(self, table: str, total: int | None) -> None:
+        pass
+
+    def advance(self, table: str, rows: int) -> None:
+        self.seen += 1
+        if self.seen == self.pages:
+            self.fired_at = time.monotonic()
+            self.action()
+
+    def finish(self, table: str) -> None:
+        pass
+
+
+def fetch_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("fetch-")]
+
+
+def spread_cases(emu: EmulatorServer, count: int) -> list[str]:
+    keys = sorted(secrets.token_hex(16) for _ in range(count))
+    emu.instance.load_rows(
+        CASES,
+        [case(k, START + timedelta(seconds=n), n) for n, k in enumerate(keys)],
+    )
+    return keys
+
+
+def checkpoint_rows(settings) -> tuple[int, datetime | None]:
+    (piece,) = slices_of(settings)
+    cursor = checkpoints.as_utc(piece.cursor_ts) if piece.cursor_ts else None
+    return piece.rows, cursor
+
+
+def test_a_stop_keeps_the_checkpoint_on_the_last_stored_page(
+    blank, tmp_sqlite_url: str
+) -> None:
+    """Stop after the first stored page while the next one is being read ahead:
+    the read-ahead page is dropped, the checkpoint names the stored page's last
+    row, the stop waits for at most the one request in flight, and a resume
+    stores the rest exactly once."""
+    spread_cases(blank, 45)
+    stop = threading.Event()
+    settings = make_settings(
+        blank, tmp_sqlite_url, tables=[CASES], workers=1, instance={"page_size": 10}
+    )
+    blank.faults.update(latency_ms=400)
+    progress = StopAfter(1, stop.set)
+
+    (result,) = run_backfill(settings, progress=progress, stop_event=stop)
+    waited = time.monotonic() - (progress.fired_at or 0)
+
+    rows, cursor = checkpoint_rows(settings)
+    local = stored(tmp_sqlite_url, "case")
+    assert result.outcome == "stopped"
+    assert rows == len(local) == 10
+    assert cursor == max(r["sys_updated_on"] for r in local.values()).replace(
+        tzinfo=UTC
+    )
+    assert waited < 2.0  # the one read-ahead request (400 ms) and no more
+    assert fetch_threads() == []
+
+    blank.faults.update(latency_ms=0)
+    (resumed,) = run_backfill(settings)
+    assert resumed.outcome == "ok" and resumed.inserted == 35
+    assert_store_matches_source(blank, tmp_sqlite_url, shipped(CASES))
+
+
+def test_an_error_in_the_fetch_thread_fails_the_run_at_its_page(
+    blank, tmp_sqlite_url: str
+) -> None:
+    """The instance starts failing after the first stored page: the error reaches
+    the run, the checkpoint covers exactly the stored rows, no thread is left."""
+    spread_cases(blank, 45)
+    settings = make_settings(
+        blank, tmp_sqlite_url, tables=[CASES], workers=1, instance={"page_size": 10}
+    )
+    progress = StopAfter(1, lambda: blank.faults.update(rate_500=1.0))
+
+    (result,) = run_backfill(settings, progress=progress)
+    blank.faults.update(rate_500=0.0)  # reading the checkpoint asks the instance
+
+    rows, _ = checkpoint_rows(settings)
+    assert result.outcome == "failed"
+    assert rows == len(stored(tmp_sqlite_url, "case")) in (10, 20)
+    assert fetch_threads() == []
+    (resumed,) = run_backfill(settings)
+    assert resumed.outcome == "ok"
+    assert_store_matches_source(blank, tmp_sqlite_url, shipped(CASES))
+
+
+def test_an_error_while_storing_ends_the_reader_and_keeps_the_checkpoint(
+    blank, tmp_sqlite_url: str
+) -> None:
+    """The store breaks between pages (its table vanishes under it): the store's
+    error is not the instance's, so it is recorded and raised at once; the reader
+    thread ends and the checkpoint stays on the stored page."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    spread_cases(blank, 45)
+    settings = make_settings(
+        blank, tmp_sqlite_url, tables=[CASES], workers=1, instance={"page_size": 10}
+    )
+    path = tmp_sqlite_url.removeprefix("sqlite:///")
+
+    def break_store() -> None:
+        with sqlite3.connect(path) as conn:
+            conn.execute('ALTER TABLE "case" RENAME TO case_gone')
+
+    with pytest.raises(OperationalError, match="no such table"):
+        run_backfill(settings, progress=StopAfter(1, break_store))
+
+    with sqlite3.connect(path) as conn:
+        kept = conn.execute("SELECT count(*) FROM case_gone").fetchone()[0]
+        conn.execute('ALTER TABLE case_gone RENAME TO "case"')
+    rows, _ = checkpoint_rows(settings)
+    assert rows == kept == 10
+    assert fetch_threads() == []
+    with sqlite3.connect(path) as conn:
+        (outcome,) = conn.execute(
+            "SELECT outcome FROM sync_run ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    assert outcome == "failed"
