@@ -3,6 +3,7 @@
 pysnow is used only inside this package.
 """
 
+import connector.servicenow._ijson  # noqa: F401  (first: before pysnow loads ijson)
 from connector.servicenow.client import ServiceNowClient
 from connector.servicenow.metrics import ClientMetrics
 from connector.servicenow.models import (
