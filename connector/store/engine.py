@@ -224,3 +224,13 @@ def _redact(url: str) -> str:
         return url
     scheme, _, userinfo = head.partition("://")
     return f"{scheme}://{userinfo.split(':')[0]}:***@{tail}"
+
+
+def dialect_insert(conn: Connection):  # type: ignore[no-untyped-def]
+    """The dialect's INSERT construct (with ON CONFLICT) for ``conn``'s database."""
+    # Imported here: the PostgreSQL dialect costs a SQLite-only run ~45 ms.
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert

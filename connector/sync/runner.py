@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from connector.config import Settings
@@ -30,7 +29,7 @@ from connector.logs import log_context
 from connector.mapping.loader import load_mappings
 from connector.servicenow.client import ServiceNowClient
 from connector.servicenow.metrics import ClientMetrics
-from connector.store.engine import Store, open_store
+from connector.store.engine import Store, dialect_insert, open_store
 from connector.store.state import MetadataCache
 from connector.sync import checkpoints
 from connector.sync.prepare import PreparedMapping, prepare
@@ -169,13 +168,8 @@ def save_metadata(store: Store, instance: str, snapshot: dict | None) -> None:
                 "snapshot": json.dumps(snapshot, separators=(",", ":")),
                 "saved_at": checkpoints.utcnow(),
             }
-            insert = (
-                postgresql.insert
-                if conn.dialect.name == "postgresql"
-                else sqlite.insert
-            )
             conn.execute(
-                insert(METADATA)
+                dialect_insert(conn)(METADATA)
                 .values(instance=instance, **values)
                 .on_conflict_do_update(index_elements=["instance"], set_=values)
             )

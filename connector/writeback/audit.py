@@ -10,9 +10,8 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import Connection, insert
-from sqlalchemy.dialects import postgresql, sqlite
 
-from connector.store.engine import Store
+from connector.store.engine import Store, dialect_insert
 from connector.writeback.diff import AccountDiff
 from connector.writeback.models import WritebackLog, WritebackState
 from connector.writeback.normalise import normalise
@@ -42,10 +41,7 @@ def state_row(
 
 def upsert_state(conn: Connection, rows: list[dict[str, object]]) -> None:
     """Insert or replace state rows by (account, field), in one statement."""
-    make_insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[
-        conn.dialect.name
-    ]
-    statement = make_insert(STATE)
+    statement = dialect_insert(conn)(STATE)
     updates = {c: statement.excluded[c] for c in STATE_UPDATES}
     conn.execute(
         statement.on_conflict_do_update(
