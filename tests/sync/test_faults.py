@@ -96,8 +96,8 @@ def test_a_429_beyond_the_ceiling_checkpoints_and_stops_then_resumes(
     tmp_sqlite_url: str,
 ) -> None:
     clock = Clock()
-    # Enough accounts that the first table needs more than one page.
-    with EmulatorServer(accounts=20, seed=9, clock=clock) as emu:
+    # Enough accounts that the first table needs more pages than the one read ahead.
+    with EmulatorServer(accounts=60, seed=9, clock=clock) as emu:
         settings = make_settings(
             emu, tmp_sqlite_url, tables=TABLES, instance={"page_size": 10}
         )
