@@ -1,7 +1,12 @@
 """Plumbing shared by the benchmark parts: the emulator process, measured runs.
 
-Every measured tool runs as a child process; :func:`measure` waits for it with
-``os.wait4`` so its peak RSS is its own (not the harness's, not the emulator's).
+Every measured tool runs as a child process, so its CPU and peak memory are its
+own (not the harness's, not the emulator's). CPU comes from ``os.wait4``. Peak
+memory does not: Linux carries a parent's resident size into the child's
+``ru_maxrss`` across fork and exec (a ``python -c pass`` started from a 300 MB
+process reports 311 MB), and the harness grows while it compares rows. So
+:func:`measure` samples the child's own ``VmHWM`` (the high-water mark of its
+address space, new at exec) from ``/proc``.
 """
 
 from __future__ import annotations
@@ -10,8 +15,10 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,8 +44,11 @@ class Measured:
     stdout: str = ""
     stderr: str = ""
     cpu_seconds: float = 0.0
+    timed_out: bool = False
 
     def check(self, what: str) -> Measured:
+        if self.timed_out:
+            raise RuntimeError(f"{what} did not finish in {self.seconds:.0f} s")
         if self.returncode != 0:
             tail = "\n".join((self.stderr or self.stdout).splitlines()[-15:])
             raise RuntimeError(f"{what} exited {self.returncode}:\n{tail}")
@@ -46,9 +56,17 @@ class Measured:
 
 
 def measure(
-    argv: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None
+    argv: list[str],
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
 ) -> Measured:
-    """Run ``argv`` to completion; wall time and its own peak RSS (wait4)."""
+    """Run ``argv`` to completion; wall time and its own peak RSS (wait4).
+
+    With ``timeout`` the child is killed once it has run that long, and the
+    result says so (``timed_out``): a tool too slow to wait for is a result.
+    """
     started = time.perf_counter()
     with (
         open(os.devnull, "rb") as stdin,
@@ -63,17 +81,64 @@ def measure(
             cwd=cwd,
             env={**os.environ, **(env or {})},
         )
-        _pid, status, usage = os.wait4(child.pid, 0)
+        killer = threading.Timer(timeout, child.kill) if timeout else None
+        if killer:
+            killer.start()
+        watch = _HighWater(child.pid)
+        try:
+            _pid, status, usage = os.wait4(child.pid, 0)
+        finally:
+            watch.stop()
+            if killer:
+                killer.cancel()
         child.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.perf_counter() - started
         return Measured(
             seconds=seconds,
-            peak_rss_mb=usage.ru_maxrss / 1024,
+            peak_rss_mb=watch.peak_kb / 1024
+            if watch.peak_kb
+            else usage.ru_maxrss / 1024,
             returncode=child.returncode,
             stdout=out.text(),
             stderr=err.text(),
             cpu_seconds=usage.ru_utime + usage.ru_stime,
+            timed_out=bool(killer) and child.returncode == -signal.SIGKILL,
         )
+
+
+class _HighWater:
+    """The largest ``VmHWM`` of a running process, sampled every ``every`` s.
+
+    VmHWM only grows, so the last sample before exit is the peak up to then; a
+    rise within the final interval is the only thing it can miss.
+    """
+
+    def __init__(self, pid: int, every: float = 0.05) -> None:
+        self.peak_kb = 0
+        self._path = f"/proc/{pid}/status"
+        self._done = threading.Event()
+        self._every = every
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            self._sample()
+            self._done.wait(self._every)
+
+    def _sample(self) -> None:
+        try:
+            with open(self._path) as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        self.peak_kb = max(self.peak_kb, int(line.split()[1]))
+                        return
+        except (OSError, ValueError, IndexError):
+            pass  # not started yet, or gone
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 class _Capture:

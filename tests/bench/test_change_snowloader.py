@@ -7,32 +7,13 @@ The measuring itself needs snowloader's own virtualenv (``bench/peers``).
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from . import load_bench_module
 
-
-def _load(name: str) -> ModuleType:
-    """``bench/<name>.py`` as ``bench_<name>``: ``report`` is also a tests package."""
-    sys.path.insert(0, str(BENCH))  # for its own ``from harness import ...``
-    try:
-        spec = importlib.util.spec_from_file_location(
-            f"bench_{name}", BENCH / f"{name}.py"
-        )
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # dataclasses look their module up
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCH))
-    return module
-
-
-parts = _load("parts")
-report = _load("report")
+parts = load_bench_module("parts")
+report = load_bench_module("report")
 OLD, NEW = "2026-12-03 20:00:00", "2026-12-03 20:00:07"
 
 
