@@ -90,6 +90,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--peers", default="dlt,snowloader", help="peer tools")
     parser.add_argument(
+        "--peer-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop dlt after this long and report its rate as at most the source "
+        "rows over SECONDS (default: wait for it)",
+    )
+    parser.add_argument(
         "--render",
         nargs="+",
         type=Path,
@@ -196,6 +204,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             slice_days=args.slice_days,
             slice_pages=args.slice_pages,
             pg_url=args.pg,
+            peer_timeout=args.peer_timeout,
             tables=parts.load_tables(),
         )
         bench.source_rows = parts.count_source(bench)
