@@ -738,6 +738,22 @@ def part_noop(bench: Bench) -> dict[str, Any]:
         "seconds": best["seconds"],
         "requests": best["requests"],
         "requests_per_table": round(best["requests"] / len(bench.tables), 2),
+        "in_process": _noop_in_process(bench, config),
+    }
+
+
+def _noop_in_process(bench: Bench, config: Path, passes: int = 3) -> dict[str, Any]:
+    """The daemon's case: passes in one running process (no start-up, no imports)."""
+    argv = [PYTHON, str(BENCH / "noop_pass.py"), str(config), "--passes", str(passes)]
+    before = bench.emulator.requests()
+    run = measure(argv, cwd=bench.work).check("no-op passes in process")
+    requests = bench.emulator.requests() - before
+    timed = json.loads(run.stdout.strip().splitlines()[-1])["passes"]
+    return {
+        "passes": timed,
+        "seconds": min(p["seconds"] for p in timed),
+        "requests": round(requests / (passes + 1), 1),  # the warm-up pass included
+        "changed": sum(p["changed"] for p in timed),
     }
 
 

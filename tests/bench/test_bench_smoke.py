@@ -54,6 +54,11 @@ def test_run_writes_sane_json_and_markdown(tmp_path: Path) -> None:
 
     noop = result["parts"]["noop"]
     assert noop["requests"] > 0 and noop["seconds"] > 0
+    inside = noop["in_process"]  # the daemon's case: no start-up, same requests
+    assert len(inside["passes"]) == 3 and inside["changed"] == 0
+    assert all(p["ok"] for p in inside["passes"])
+    assert 0 < inside["seconds"] < noop["seconds"]
+    assert inside["requests"] == noop["requests"]
     names = {t["target"] for t in result["targets"]}
     assert {"backfill vs bare client", "no-op incremental"} <= names
 
