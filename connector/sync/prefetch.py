@@ -3,9 +3,11 @@
 Without this a worker takes turns: it waits for the instance, then keeps the
 instance waiting while it maps and upserts. :func:`ahead` runs the pager one
 page ahead on its own thread, so on a slow instance the store work hides behind
-the next request. At most ``depth`` pages wait in the queue (two pages per worker
-in memory with the one being stored), and checkpoints are unchanged: the caller
-still commits each page's own ``last_cursor`` after storing it.
+the next request. The producer starts a request only when fewer than ``depth``
+pages are waiting or being fetched, so with the default a worker holds two pages
+(the one being stored and the next), and a stop or an error while storing page
+*n* leaves at most page *n + 1* read and dropped. Checkpoints are unchanged: the
+caller still commits each page's own ``last_cursor`` after storing it.
 """
 
 from __future__ import annotations
@@ -30,26 +32,30 @@ def ahead(items: Iterable[T], *, depth: int = 1, name: str = "prefetch") -> Iter
     the producer to quit; it finishes the request it is in and its page is
     dropped, never stored.
     """
-    waiting: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
+    waiting: queue.SimpleQueue[tuple[str, object]] = queue.SimpleQueue()
+    # One slot per page fetched but not yet taken: taken before each request,
+    # given back when the consumer takes a page.
+    slots = threading.Semaphore(depth)
     gone = threading.Event()
 
-    def put(entry: tuple[str, object]) -> bool:
+    def claim() -> bool:
         while not gone.is_set():
-            try:
-                waiting.put(entry, timeout=_POLL_SECONDS)
-                return True
-            except queue.Full:
-                continue
+            if slots.acquire(timeout=_POLL_SECONDS):
+                return not gone.is_set()
         return False
 
     def produce() -> None:
         try:
-            for item in items:
-                if not put((_ITEM, item)):
+            pages = iter(items)
+            while claim():
+                try:
+                    item = next(pages)
+                except StopIteration:
+                    waiting.put((_END, None))
                     return
-            put((_END, None))
+                waiting.put((_ITEM, item))
         except BaseException as exc:  # handed to the consumer, raised there
-            put((_ERROR, exc))
+            waiting.put((_ERROR, exc))
 
     # The producer logs with the caller's context (run id, table).
     context = contextvars.copy_context()
@@ -60,6 +66,7 @@ def ahead(items: Iterable[T], *, depth: int = 1, name: str = "prefetch") -> Iter
     try:
         while True:
             kind, value = waiting.get()
+            slots.release()
             if kind == _END:
                 return
             if kind == _ERROR:
