@@ -26,6 +26,13 @@ from connector.errors import StoreError
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# SQLite folds the WAL back into the database (a checkpoint, with an fsync) after
+# every 1,000 pages by default: on a backfill that is every few commits, and the
+# writer waits each time. 10,000 pages (about 40 MB of WAL) cut a 2,000-account
+# backfill from 21.5 s to 17.8 s (mean of 3, bench notes); the size limit hands
+# the space back once the WAL has been checkpointed.
+SQLITE_WAL_AUTOCHECKPOINT_PAGES = 10_000
+SQLITE_JOURNAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # The first revision: the schema stores created before migrations already have.
 BASELINE_REVISION = "0001"
@@ -86,6 +93,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT_PAGES}")
+        cursor.execute(f"PRAGMA journal_size_limit={SQLITE_JOURNAL_SIZE_LIMIT_BYTES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -6,10 +6,15 @@ import threading
 
 from sqlalchemy import text
 
-from connector.store.engine import SQLITE_BUSY_TIMEOUT_MS, open_store
+from connector.store.engine import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    SQLITE_JOURNAL_SIZE_LIMIT_BYTES,
+    SQLITE_WAL_AUTOCHECKPOINT_PAGES,
+    open_store,
+)
 
 
-def test_every_sqlite_connection_has_wal_and_a_busy_timeout(
+def test_every_sqlite_connection_has_wal_a_busy_timeout_and_rare_checkpoints(
     tmp_sqlite_url: str,
 ) -> None:
     store = open_store(tmp_sqlite_url)
@@ -21,6 +26,8 @@ def test_every_sqlite_connection_has_wal_and_a_busy_timeout(
                 (
                     conn.exec_driver_sql("PRAGMA journal_mode").scalar(),
                     conn.exec_driver_sql("PRAGMA busy_timeout").scalar(),
+                    conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar(),
+                    conn.exec_driver_sql("PRAGMA journal_size_limit").scalar(),
                 )
             )
 
@@ -31,7 +38,14 @@ def test_every_sqlite_connection_has_wal_and_a_busy_timeout(
         thread.join()
     store.dispose()
 
-    assert seen == [("wal", SQLITE_BUSY_TIMEOUT_MS)] * 4
+    settings = (
+        "wal",
+        SQLITE_BUSY_TIMEOUT_MS,
+        SQLITE_WAL_AUTOCHECKPOINT_PAGES,
+        SQLITE_JOURNAL_SIZE_LIMIT_BYTES,
+    )
+    assert seen == [settings] * 4
+    assert SQLITE_WAL_AUTOCHECKPOINT_PAGES > 1000  # SQLite's default
     assert SQLITE_BUSY_TIMEOUT_MS >= 5000
 
 
