@@ -111,7 +111,11 @@ def _memory_target(scaling: dict[str, Any] | None) -> dict[str, Any]:
     }
     if 10_000 in points and 50_000 in points:
         growth = points[50_000] / points[10_000] - 1
-        return _target("memory scaling", goal, f"{growth:+.0%}", growth <= 0.2)
+        value = (
+            f"10,000 -> 50,000 accounts: {points[10_000]:.0f} -> "
+            f"{points[50_000]:.0f} MB ({growth:+.0%})"
+        )
+        return _target("memory scaling", goal, value, growth <= 0.2)
     if len(points) >= 2:
         small, large = min(points), max(points)
         growth = points[large] / points[small] - 1
@@ -195,9 +199,11 @@ def _merged_runs(result: dict[str, Any]) -> list[str]:
         return []
     lines = ["Parts re-measured or added later with `--merge`:", ""]
     for run in runs:
+        commit = run.get("code", {}).get("commit")
         lines.append(
             f"- {run['date']}: `--parts {','.join(run['parts_run'])}` "
-            f"(load at start {run['load_average_start']})"
+            + (f"at commit `{commit[:12]}` " if commit else "")
+            + f"(load at start {run['load_average_start']})"
         )
     return [*lines, ""]
 

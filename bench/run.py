@@ -245,7 +245,10 @@ def _merged(args: argparse.Namespace, fresh: dict[str, Any]) -> dict[str, Any]:
     if old.get("accounts") != args.accounts:
         raise SystemExit(f"--merge: {args.out} is for {old.get('accounts')} accounts")
     old.setdefault("runs", []).append(
-        {k: fresh[k] for k in ("date", "load_average_start", "parts_run", "workers")}
+        {
+            k: fresh[k]
+            for k in ("date", "code", "load_average_start", "parts_run", "workers")
+        }
     )
     old["parts_run"] = sorted(
         set(old.get("parts_run", [])) | set(args.parts), key=ALL_PARTS.index
