@@ -278,7 +278,11 @@ def part_floor(bench: Bench) -> dict[str, Any]:
             bench, bench.emulator, "floor", bench.default_workers()
         )
         bench.synced_store = store
+    from connector.store.engine import SQLITE_WAL_AUTOCHECKPOINT_PAGES
+
+    # The checkpoint interval csm-sync's own store connections use.
     argv = [PYTHON, str(BENCH / "store_floor.py"), str(store)]
+    argv += ["--wal-autocheckpoint", str(SQLITE_WAL_AUTOCHECKPOINT_PAGES)]
     run = measure(argv).check("store floor")
     data = json.loads(run.stdout.strip().splitlines()[-1])
     data.pop("tables", None)

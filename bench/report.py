@@ -263,8 +263,13 @@ def _backfill_section(p: dict[str, Any]) -> list[str]:
             "",
             f"Store floor (`bench/store_floor.py`): SQLite alone upserts the "
             f"{floor['rows']:,} stored rows, already encoded, in batches of "
-            f"{floor['batch']:,} at {floor['cpu_us_per_row']} µs of CPU per row: "
-            "the part of csm-sync's CPU per row that no Python change removes.",
+            f"{floor['batch']:,} at {floor['cpu_us_per_row']} µs of CPU per row"
+            + (
+                f" ({floor['cpu_seconds']} s of CPU, {floor['wall_seconds']} s wall)"
+                if floor.get("wall_seconds") is not None
+                else ""
+            )
+            + ": the part of csm-sync's CPU per row that no Python change removes.",
         ]
     return [*out, ""]
 
