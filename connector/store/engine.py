@@ -33,6 +33,13 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 # the space back once the WAL has been checkpointed.
 SQLITE_WAL_AUTOCHECKPOINT_PAGES = 10_000
 SQLITE_JOURNAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
+# Page cache per connection, in KiB (SQLite's default is 2 MB). Upserts keyed by
+# random sys_ids touch index pages all over a large table; with 2 MB most of them
+# are read back from the OS on every page written. 64 MB halved the backfill's
+# system CPU at 10,000 accounts (50.8 s -> 26.5 s, wall 147 s -> 126 s) for about
+# 80 MB more peak memory, the same at any table size. The pool hands out the most
+# recently used connection first, so the writer keeps reusing a warm cache.
+SQLITE_CACHE_KIB = 64 * 1024
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # The first revision: the schema stores created before migrations already have.
 BASELINE_REVISION = "0001"
@@ -76,6 +83,7 @@ def create_store_engine(url: str) -> Engine:
                 "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
                 "check_same_thread": False,
             },
+            pool_use_lifo=True,
         )
         _configure_sqlite(engine)
         return engine
@@ -95,6 +103,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT_PAGES}")
         cursor.execute(f"PRAGMA journal_size_limit={SQLITE_JOURNAL_SIZE_LIMIT_BYTES}")
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from connector.store.engine import (
     SQLITE_BUSY_TIMEOUT_MS,
+    SQLITE_CACHE_KIB,
     SQLITE_JOURNAL_SIZE_LIMIT_BYTES,
     SQLITE_WAL_AUTOCHECKPOINT_PAGES,
     open_store,
@@ -28,6 +29,7 @@ def test_every_sqlite_connection_has_wal_a_busy_timeout_and_rare_checkpoints(
                     conn.exec_driver_sql("PRAGMA busy_timeout").scalar(),
                     conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar(),
                     conn.exec_driver_sql("PRAGMA journal_size_limit").scalar(),
+                    conn.exec_driver_sql("PRAGMA cache_size").scalar(),
                 )
             )
 
@@ -43,6 +45,7 @@ def test_every_sqlite_connection_has_wal_a_busy_timeout_and_rare_checkpoints(
         SQLITE_BUSY_TIMEOUT_MS,
         SQLITE_WAL_AUTOCHECKPOINT_PAGES,
         SQLITE_JOURNAL_SIZE_LIMIT_BYTES,
+        -SQLITE_CACHE_KIB,  # negative: KiB, not pages
     )
     assert seen == [settings] * 4
     assert SQLITE_WAL_AUTOCHECKPOINT_PAGES > 1000  # SQLite's default
