@@ -9,6 +9,7 @@ non-empty (a queued session answers 202 with no body, TABLE_API §9.3), complete
 from __future__ import annotations
 
 import json
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -35,6 +36,11 @@ from connector.errors import (
 SNIPPET_CHARS = 200
 TRANSIENT = "Usually transient; csm-sync retries it before giving up."
 CANCELLED_MARKER = "transaction cancelled"
+# OpenSSL's reasons when the peer answers the TLS hello with something else,
+# typically an HTTP error page from a plain-HTTP port.
+NOT_TLS_REASONS = frozenset(
+    {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"}
+)
 
 
 class UnauthorizedResponse(AuthError):
@@ -254,16 +260,54 @@ def _host_of(exc: requests.RequestException) -> str:
     return f"{host}:{parts.port}" if parts.port else host
 
 
+def _ssl_error_of(exc: BaseException) -> ssl.SSLError | None:
+    """The ``ssl.SSLError`` under requests' and urllib3's wrappers, if any."""
+    seen: set[int] = set()
+    current: Any = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLError):
+            return current
+        seen.add(id(current))
+        inner = getattr(current, "reason", None)
+        if not isinstance(inner, BaseException):
+            inner = current.args[0] if current.args else None
+        current = inner if isinstance(inner, BaseException) else None
+    return None
+
+
+def _tls_error(exc: requests.RequestException, context: Context) -> TLSError:
+    """Tell a port that answers plain HTTP apart from an untrusted certificate."""
+    doing = f"{context.describe().capitalize()} failed"
+    cause = _ssl_error_of(exc)
+    if cause is not None and cause.reason in NOT_TLS_REASONS:
+        # An https:// URL on a plain-HTTP port (the emulator without --tls):
+        # the TLS hello is answered with HTTP text, so no certificate is involved.
+        return TLSError(
+            f"{doing}: {_host_of(exc)} does not speak TLS, so this is not a "
+            "certificate problem. If that port serves plain HTTP (as "
+            "'csm-sync emulator' does without --tls), use http:// in instance.url.",
+            url=context.path,
+        )
+    if cause is not None and not isinstance(cause, ssl.SSLCertVerificationError):
+        return TLSError(
+            f"{doing}: the TLS handshake with {_host_of(exc)} failed "
+            f"({cause.reason or cause}). Check instance.url and that the port "
+            "serves HTTPS.",
+            url=context.path,
+        )
+    return TLSError(
+        f"{doing}: the instance's TLS certificate could not be verified. Set "
+        "instance.ca_file to the CA bundle that signed it (verify_tls: false only "
+        "in a lab).",
+        url=context.path,
+    )
+
+
 def error_for_transport(exc: requests.RequestException, context: Context) -> Exception:
     """Map a requests exception (no usable response) onto the error tree."""
     kind = type(exc).__name__
     if isinstance(exc, requests.exceptions.SSLError):
-        return TLSError(
-            f"{context.describe().capitalize()} failed: the instance's TLS "
-            "certificate could not be verified. Set instance.ca_file to the CA "
-            "bundle that signed it (verify_tls: false only in a lab).",
-            url=context.path,
-        )
+        return _tls_error(exc, context)
     unreachable = _unreachable_reason(exc)
     if unreachable:
         return InstanceUnreachableError(

@@ -52,3 +52,22 @@ def test_verify_off_works_and_warns(tls_emu, caplog):
     assert len(page.rows) == 1
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert any("verification is OFF" in r.getMessage() for r in warnings)
+
+
+@pytest.mark.parametrize("verify_tls", [True, False])
+def test_https_url_on_plain_http_port_says_the_port_does_not_speak_tls(
+    empty_emu, verify_tls
+):
+    plain = settings_for(empty_emu, verify_tls=verify_tls)
+    settings = plain.model_copy(
+        update={"url": plain.url.replace("http://", "https://", 1)}
+    )
+
+    with ServiceNowClient(settings) as client, pytest.raises(TLSError) as caught:
+        client.get_page("sys_db_object", query="", fields=["sys_id"], limit=1)
+
+    message = str(caught.value)
+    assert empty_emu.url.startswith("http://")
+    assert f"127.0.0.1:{empty_emu.port} does not speak TLS" in message
+    assert "use http:// in instance.url" in message
+    assert "ca_file" not in message
