@@ -41,6 +41,7 @@ def run_check(settings: Settings) -> CheckReport:
         report.warnings += _audit_warnings(client)
         for mapping in mappings:
             report.warnings += _filter_canary(client, mapping)
+            report.warnings += _acl_canary(client, mapping)
     store = open_store(settings.store.url)
     store.dispose()
     report.lines.append(f"store ready ({store.engine.dialect.name}, migrated to head)")
@@ -63,6 +64,36 @@ def _filter_canary(client: ServiceNowClient, mapping: Mapping) -> list[str]:
         f"{mapping.path}: filter {mapping.filter!r} matches all {counts[0]} rows of "
         f"{mapping.source!r}; if it should select fewer, the instance may be "
         "ignoring part of it (check operators and values)"
+    ]
+
+
+# Rows the ACL canary reads from each table (ids only).
+ACL_PROBE_ROWS = 100
+
+
+def _acl_canary(client: ServiceNowClient, mapping: Mapping) -> list[str]:
+    """Rows counted but not returned on the first page are hidden by ACLs.
+
+    ``sysparm_limit`` and ``X-Total-Count`` are applied before row ACLs, so a
+    user who cannot read some rows gets short pages and an ``ok`` sync with a
+    gap (TABLE_API §5.2). One page of ids shows it before a backfill does.
+    """
+    page = client.get_page(
+        mapping.source,
+        query=mapping.filter,
+        fields=["sys_id"],
+        limit=ACL_PROBE_ROWS,
+        count=True,
+    )
+    expected = min(page.total or 0, ACL_PROBE_ROWS)
+    hidden = expected - len(page.rows)
+    if hidden <= 0:
+        return []
+    return [
+        f"{mapping.path}: {hidden} of the first {expected} rows of "
+        f"{mapping.source!r} are hidden from this user by access controls (ACLs); "
+        "a sync stores only the rows it can read, and KPIs will miss the rest. "
+        "Grant the integration user read access to every row of the table."
     ]
 
 
