@@ -15,6 +15,7 @@ import stat
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import SplitResult, urlsplit
 
 import yaml
 from pydantic import (
@@ -67,6 +68,41 @@ class AuthSettings(_Section):
         return self
 
 
+def _has_valid_port(parts: SplitResult) -> bool:
+    try:
+        return parts.port is None or parts.port >= 0
+    except ValueError:  # not a number, or out of range
+        return False
+
+
+def _instance_base_url(value: str) -> str:
+    """The URL without a trailing slash, refused when it carries more than a base.
+
+    The client appends /api/now/... itself; a URL copied from the browser
+    (``/now/nav/ui``) would otherwise fail later as a puzzling 400 from the instance.
+    """
+    parts = urlsplit(value)
+    extras = [
+        f"{name} {text!r}"
+        for name, text in (
+            ("path", parts.path.rstrip("/")),
+            ("query", parts.query),
+            ("fragment", parts.fragment),
+        )
+        if text
+    ]
+    if extras:
+        raise ValueError(
+            "must be the instance's base URL: scheme, host and optional port, "
+            f"e.g. https://acme.service-now.com; remove the {' and '.join(extras)}"
+        )
+    if not _has_valid_port(parts):
+        raise ValueError(
+            f"port {parts.netloc.rpartition(':')[2]!r} is not a number from 0 to 65535"
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 class InstanceSettings(_Section):
     """The ServiceNow instance (or emulator) to talk to."""
 
@@ -87,7 +123,7 @@ class InstanceSettings(_Section):
             raise ValueError(
                 "expected an http(s) URL such as https://acme.service-now.com"
             )
-        return value.rstrip("/")
+        return _instance_base_url(value)
 
 
 class StoreSettings(_Section):

@@ -6,13 +6,15 @@ import logging
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from connector.cli import app
 from connector.config import anchor_sqlite_url, load_settings
 from connector.errors import ConfigError
 
 BASE = """\
 instance:
-  url: https://acme.service-now.com
+  url: {url}
   auth:
     method: basic
     username: integration
@@ -23,10 +25,18 @@ store:
 """
 
 
-def write(tmp_path: Path, *, password: str, store: str, mode: int) -> Path:
+def write(
+    tmp_path: Path,
+    *,
+    password: str,
+    store: str,
+    mode: int,
+    url: str = "https://acme.service-now.com",
+) -> Path:
     path = tmp_path / "conf" / "config.yaml"
     path.parent.mkdir(exist_ok=True)
-    path.write_text(BASE.format(password=password, store=store), encoding="utf-8")
+    text = BASE.format(password=password, store=store, url=url)
+    path.write_text(text, encoding="utf-8")
     path.chmod(mode)
     return path
 
@@ -115,3 +125,37 @@ def test_a_missing_file_reads_as_one_sentence(tmp_path: Path) -> None:
     assert str(caught.value).startswith(
         f"{tmp_path / 'nope.yaml'}: config file not found"
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "extra"),
+    [
+        ("http://127.0.0.1:8080/now/nav/ui", "path '/now/nav/ui'"),
+        ("https://acme.service-now.com/?sysparm_x=1", "query 'sysparm_x=1'"),
+        ("https://acme.service-now.com#top", "fragment 'top'"),
+    ],
+)
+def test_an_instance_url_beyond_the_base_is_a_config_problem_naming_file_and_key(
+    tmp_path: Path, url: str, extra: str
+) -> None:
+    config = write(tmp_path, password="x", store="sqlite:///c.db", mode=0o600, url=url)
+
+    result = CliRunner().invoke(app, ["check", "-c", str(config)])
+
+    assert result.exit_code == 2
+    assert f"{config}: instance.url: must be the instance's base URL" in result.stderr
+    assert f"remove the {extra}" in result.stderr
+
+
+def test_a_trailing_slash_on_the_instance_url_is_dropped(tmp_path: Path) -> None:
+    config = write(
+        tmp_path,
+        password="x",
+        store="sqlite:///c.db",
+        mode=0o600,
+        url="https://acme.service-now.com:8443/",
+    )
+
+    settings = load_settings(config)
+
+    assert settings.instance.url == "https://acme.service-now.com:8443"
