@@ -24,6 +24,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -56,13 +57,22 @@ class AuthSettings(_Section):
     client_secret: SecretStr | None = None
 
     @model_validator(mode="after")
-    def _check_method_fields(self) -> AuthSettings:
+    def _check_method_fields(self, info: ValidationInfo) -> AuthSettings:
+        context = info.context or {}
+        if not context.get("needs_instance", True):
+            return self
         needed = {
             "basic": ("username", "password"),
             "oauth_password": ("username", "password", "client_id", "client_secret"),
             "oauth_client_credentials": ("client_id", "client_secret"),
         }[self.method]
-        missing = [name for name in needed if _blank(getattr(self, name))]
+        # A field whose ${VAR} is unset is already reported under its own key.
+        reported = context.get("unset_auth_fields", frozenset())
+        missing = [
+            name
+            for name in needed
+            if _blank(getattr(self, name)) and name not in reported
+        ]
         if missing:
             raise ValueError(f"auth method {self.method!r} needs {', '.join(missing)}")
         return self
@@ -378,8 +388,29 @@ def _anchor_store(data: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     return data
 
 
-def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
-    """Load, interpolate and validate the config; ConfigError lists every problem."""
+AUTH_KEY_PREFIX = "instance.auth."
+
+
+def _unset_auth_fields(problems: list[Problem]) -> frozenset[str]:
+    """Auth fields whose ``${VAR}`` was unset (already reported once)."""
+    return frozenset(
+        p.key.removeprefix(AUTH_KEY_PREFIX)
+        for p in problems
+        if p.key.startswith(AUTH_KEY_PREFIX)
+    )
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None, *, needs_instance: bool = True
+) -> Settings:
+    """Load, interpolate and validate the config; ConfigError lists every problem.
+
+    Args:
+        path: the config file; see :func:`resolve_config_path`.
+        needs_instance: False for commands that only read the local store
+            (status, kpis, report): the instance's credentials are then not
+            required, so they run where the instance secret is not set.
+    """
     config_path = resolve_config_path(path)
     source = str(config_path)
     if not config_path.is_file():
@@ -414,8 +445,14 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         ) from None
     data["base_dir"] = config_path.resolve().parent
     data = _anchor_store(data, data["base_dir"])
+    if not needs_instance:
+        problems = [p for p in problems if not p.key.startswith(AUTH_KEY_PREFIX)]
+    context = {
+        "needs_instance": needs_instance,
+        "unset_auth_fields": _unset_auth_fields(problems),
+    }
     try:
-        settings = Settings.model_validate(data)
+        settings = Settings.model_validate(data, context=context)
     except ValidationError as exc:
         problems.extend(_problems_from_validation(exc, source))
         raise ConfigError(problems) from None

@@ -72,7 +72,7 @@ def kpis_command(
     from connector.kpi.output import print_table, to_contract, to_csv
 
     day = _as_of(as_of)
-    settings = load_settings(config)
+    settings = load_settings(config, needs_instance=False)
     engine = _open_engine(settings.store.url)
     try:
         result = compute_kpis(engine, settings.kpi, as_of=day, account=account)
@@ -110,7 +110,7 @@ def report_command(
     from connector.report import write_report
 
     day = _as_of(as_of)
-    settings = load_settings(config)
+    settings = load_settings(config, needs_instance=False)
     engine = _open_engine(settings.store.url)
     try:
         result = compute_kpis(engine, settings.kpi, as_of=day)

@@ -35,8 +35,8 @@ TableOption = Annotated[
 ]
 
 
-def _settings(config: object) -> Settings:
-    settings = load_settings(config)  # type: ignore[arg-type]
+def _settings(config: object, *, needs_instance: bool = True) -> Settings:
+    settings = load_settings(config, needs_instance=needs_instance)  # type: ignore[arg-type]
     setup_logging(
         level=settings.logging.level,
         fmt=settings.logging.format,
@@ -185,7 +185,7 @@ def status_command(
 
     if format not in ("table", "json"):
         raise UsageError(f"--format must be 'table' or 'json', got {format!r}")
-    settings = _settings(config)
+    settings = _settings(config, needs_instance=False)  # reads the store only
     rows = collect_status(settings)
     if format == "json":
         typer.echo(json.dumps([row.as_dict() for row in rows], indent=2))

@@ -214,3 +214,30 @@ def test_missing_config_exits_2(tmp_path: Path) -> None:
 )
 def test_trend_arrow_moves_at_five_points(trend: int | None, text: str) -> None:
     assert trend_text(trend) == text
+
+
+def test_kpis_and_report_read_the_store_without_the_instance_secret(
+    portfolio, tmp_path: Path
+) -> None:
+    config, ids = portfolio
+    text = config.read_text().replace("${KPI_TEST_PW:-x}", "${KPI_TEST_PW}")
+    config.write_text(text, encoding="utf-8")
+    no_secret = {"KPI_TEST_PW": None}
+    out = tmp_path / "report.html"
+
+    kpis = CliRunner().invoke(
+        app,
+        ["kpis", "--as-of", "2026-12-01", "--format", "json", "-c", str(config)],
+        env=no_secret,
+    )
+    report = CliRunner().invoke(
+        app,
+        ["report", "-o", str(out), "--as-of", "2026-12-01", "-c", str(config)],
+        env=no_secret,
+    )
+
+    assert "${KPI_TEST_PW}" in text
+    assert kpis.exit_code == 0, kpis.output
+    assert ids["acme"] in {a["sys_id"] for a in json.loads(kpis.stdout)["accounts"]}
+    assert report.exit_code == 0, report.output
+    assert out.read_text(encoding="utf-8").startswith("<!")

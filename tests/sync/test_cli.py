@@ -186,3 +186,33 @@ def test_status_lag_is_how_far_the_store_trails_not_the_newest_rows_age(
     # The sync ended on the newest row (months old), yet the table is current.
     assert line["cursor"] == newest
     assert 0 <= line["lag_seconds"] < 120
+
+
+def test_status_runs_without_the_instance_secret_and_sync_reports_it_once(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    mappings = copy_mappings(tmp_path, ["customer_account"])
+    config = write_config(tmp_path, emulator, mappings)
+    backfill = csm_sync(emulator, "backfill", "-c", str(config))
+    no_secret = {k: v for k, v in os.environ.items() if k != "SN_PASSWORD"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [CSM_SYNC, *args, "-c", str(config)]
+        return subprocess.run(
+            argv, capture_output=True, text=True, env=no_secret, timeout=120
+        )
+
+    status = run("status", "--format", "json")
+    sync = run("sync")
+
+    assert backfill.returncode == 0, backfill.stderr
+    assert status.returncode == 0, status.stderr
+    (line,) = json.loads(status.stdout)
+    assert line["rows"] == emulator.instance.count("customer_account")
+    assert sync.returncode == 2
+    assert "invalid configuration (1 problem)" in sync.stderr
+    assert (
+        "instance.auth.password: environment variable SN_PASSWORD is not set"
+        in sync.stderr
+    )
+    assert "needs password" not in sync.stderr
