@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 from sqlalchemy import func, select
 
@@ -129,7 +130,27 @@ def render_table(rows: list[TableStatus], console: Console | None = None) -> Non
             _duration(row.lag_seconds),
             _last_run(row),
         )
-    (console or Console()).print(table)
+    console = console or Console()
+    unbounded = console.options.update_width(10_000)
+    if Measurement.get(console, unbounded, table).maximum > console.width:
+        # Too narrow for the table without cutting numbers to "…": one block
+        # per mapping instead.
+        _render_blocks(rows, console)
+    else:
+        console.print(table)
+
+
+def _render_blocks(rows: list[TableStatus], console: Console) -> None:
+    console.print("csm-sync status", style="bold")
+    for row in rows:
+        console.print(
+            f"[bold]{row.mapping}[/bold]: {row.rows:,} rows, {row.deleted:,} "
+            f"deleted, {row.quarantined:,} quarantined",
+            highlight=False,
+        )
+        cursor = f"cursor {row.cursor} UTC" if row.cursor else "no cursor yet"
+        console.print(f"  {cursor}, lag {_duration(row.lag_seconds)}", highlight=False)
+        console.print(f"  last run: {_last_run(row)}", highlight=False)
 
 
 def _last_run(row: TableStatus) -> str:
