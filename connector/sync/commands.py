@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -35,8 +36,8 @@ TableOption = Annotated[
 ]
 
 
-def _settings(config: object, *, needs_instance: bool = True) -> Settings:
-    settings = load_settings(config, needs_instance=needs_instance)  # type: ignore[arg-type]
+def _settings(config: Path | None, *, needs_instance: bool = True) -> Settings:
+    settings = load_settings(config, needs_instance=needs_instance)
     setup_logging(
         level=settings.logging.level,
         fmt=settings.logging.format,
