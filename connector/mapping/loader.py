@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,22 @@ from pydantic import ValidationError
 from connector.errors import MappingError, Problem
 from connector.mapping.model import BOOKKEEPING_COLUMNS, FieldSpec, Mapping
 from connector.store.models import CANONICAL_MODELS, SyncedRecord
+
+BUNDLED_FOLDER = "default_mappings"
+
+
+def _folder_not_found() -> str:
+    """The missing-folder message, pointing at the mappings shipped in the package.
+
+    A config copied out of the checkout keeps ``mappings: mappings``, which then
+    names a folder next to the copy that does not exist.
+    """
+    bundled = Path(str(resources.files("connector") / BUNDLED_FOLDER))
+    return (
+        "mappings folder not found; point 'mappings:' in the config at a folder "
+        f"of mapping files, e.g. the ones shipped with csm-sync: {bundled}"
+    )
+
 
 # Which mapping types may fill a column of a given Python type.
 COMPATIBLE_TYPES: dict[type, tuple[str, ...]] = {
@@ -85,7 +102,7 @@ def load_mappings(folder: Path, *, tables: list[str] | None = None) -> list[Mapp
     problems: list[Problem] = []
     files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
     if not folder.is_dir():
-        raise MappingError(Problem(str(folder), "-", "mappings folder not found"))
+        raise MappingError(Problem(str(folder), "-", _folder_not_found()))
     if not files:
         raise MappingError(Problem(str(folder), "-", "no *.yaml mapping files found"))
 

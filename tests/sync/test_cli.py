@@ -216,3 +216,21 @@ def test_status_runs_without_the_instance_secret_and_sync_reports_it_once(
         in sync.stderr
     )
     assert "needs password" not in sync.stderr
+
+
+def test_a_config_copied_away_from_its_mappings_says_where_the_shipped_ones_are(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"instance:\n  url: {emulator.url}\n  auth:\n    method: basic\n"
+        f"    username: {emulator.admin_user}\n    password: ${{SN_PASSWORD}}\n"
+    )
+
+    result = csm_sync(emulator, "check", "-c", str(config))
+
+    assert result.returncode == 2
+    assert f"{tmp_path / 'mappings'}: mappings folder not found" in result.stderr
+    assert "point 'mappings:' in the config at a folder" in result.stderr
+    shipped = Path(result.stderr.split("shipped with csm-sync: ")[1].split()[0])
+    assert (shipped / "customer_account.yaml").is_file()
