@@ -7,7 +7,7 @@ import logging
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,6 +15,9 @@ from rich.console import Console
 from connector.cli import ConfigOption, app, handles_errors
 from connector.config import load_settings
 from connector.errors import UsageError
+
+if TYPE_CHECKING:  # SQLAlchemy loads only when a command runs
+    from sqlalchemy.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,34 @@ def _as_of(value: str | None) -> date:
         ) from None
 
 
+def _account_sys_id(engine: Engine, value: str) -> str:
+    """The sys_id of the stored account ``value`` names, by sys_id or by number.
+
+    The table and csv show names and sys_ids, the instance shows ACCT numbers:
+    accept either rather than make the user look one up.
+    """
+    from sqlalchemy import or_, select
+
+    from connector.store.models import Account
+
+    query = select(Account.sys_id).where(
+        or_(Account.sys_id == value, Account.number == value),
+        Account.deleted_at.is_(None),
+    )
+    with engine.connect() as conn:
+        sys_ids = list(conn.execute(query).scalars())
+
+    # A sys_id match wins over another account whose number happens to equal it.
+    if value in sys_ids:
+        return value
+    if sys_ids:
+        return sys_ids[0]
+    raise UsageError(
+        f"--account {value!r} matches no stored account by sys_id or by number "
+        "(e.g. ACCT0001001); run 'csm-sync kpis --format csv' for the sys_ids"
+    )
+
+
 def _open_engine(url: str):  # type: ignore[no-untyped-def]
     from connector.store.engine import open_store
 
@@ -51,7 +82,10 @@ def kpis_command(
         str | None, typer.Option("--as-of", help="Date the figures describe (UTC).")
     ] = None,
     account: Annotated[
-        str | None, typer.Option("--account", help="Only this account's sys_id.")
+        str | None,
+        typer.Option(
+            "--account", help="Only this account: its sys_id or number (ACCT...)."
+        ),
     ] = None,
     output: Annotated[
         OutputFormat,
@@ -75,9 +109,13 @@ def kpis_command(
     settings = load_settings(config, needs_instance=False)
     engine = _open_engine(settings.store.url)
     try:
-        result = compute_kpis(engine, settings.kpi, as_of=day, account=account)
-        if account is not None and not result.accounts:
-            raise UsageError(f"--account {account!r} is not a stored customer account")
+        sys_id = _account_sys_id(engine, account) if account is not None else None
+        result = compute_kpis(engine, settings.kpi, as_of=day, account=sys_id)
+        if sys_id is not None and not result.accounts:
+            raise UsageError(
+                f"--account {account!r} is stored but is not a customer account "
+                "(customer is false), so it has no KPIs"
+            )
         store_snapshot(engine, result)
     finally:
         engine.dispose()

@@ -6,13 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
 from connector.cli import app
 from connector.kpi.models import KpiSnapshot
 from connector.kpi.output import trend_text
 from connector.store.engine import open_store
+from connector.store.models import Account
 
 from .seed import HOSTILE_NAME, Seed, seed_portfolio, write_config
 
@@ -153,6 +154,34 @@ def test_one_account(portfolio) -> None:
     assert [c["sys_id"] for c in data["csms"]] == [ids["una"]]
 
 
+def test_one_account_by_its_number(portfolio, tmp_path: Path) -> None:
+    config, ids = portfolio
+    store = open_store(f"sqlite:///{tmp_path / 'csm.db'}")
+    with store.engine.begin() as conn:
+        conn.execute(
+            update(Account)
+            .where(Account.sys_id == ids["acme"])
+            .values(number="ACCT0001041")
+        )
+    store.dispose()
+
+    result = _run(
+        "kpis",
+        "--as-of",
+        "2026-12-01",
+        "--account",
+        "ACCT0001041",
+        "--format",
+        "json",
+        "-c",
+        str(config),
+    )
+
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert [a["sys_id"] for a in data["accounts"]] == [ids["acme"]]
+
+
 def test_table_output_for_humans(portfolio) -> None:
     config, _ = portfolio
 
@@ -187,7 +216,7 @@ def test_help_says_what_csv_holds() -> None:
     ("args", "message"),
     [
         (["--as-of", "yesterday"], "is not a date"),
-        (["--account", "nope"], "is not a stored customer account"),
+        (["--account", "nope"], "matches no stored account by sys_id or by number"),
         (["--format", "xml"], "xml"),
     ],
 )
