@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, delete, insert
 
 from connector.store.engine import Store, dialect_insert
 from connector.writeback.diff import AccountDiff
@@ -63,6 +63,17 @@ def remember_confirmed(store: Store, diffs: list[AccountDiff], now: datetime) ->
             upsert_state(conn, rows)
 
 
+def forget_fields(store: Store, fields: list[str]) -> None:
+    """Drop confirmed state of fields the instance lost: the values went too.
+
+    Without this, re-creating a deleted field would leave it empty for good,
+    because the state still claims the old value is there.
+    """
+    if fields:
+        with store.write() as conn:
+            conn.execute(delete(STATE).where(STATE.c.field.in_(fields)))
+
+
 def record_results(
     store: Store, run_id: str, table: str, results: list[FieldResult], now: datetime
 ) -> None:
@@ -108,7 +119,16 @@ def _log_row(run_id: str, table: str, r: FieldResult, now: datetime) -> dict:
 def record_problems(
     store: Store, run_id: str, problems: list[RunProblem], now: datetime
 ) -> None:
-    """Run-level failures (a field the dictionary lacks, history) are audited too."""
+    """Audit and log run-level failures (history) of a run that went on."""
+    audit_problems(store, run_id, problems, now)
+    for problem in problems:
+        log.error("Write-back check failed: %s", problem)
+
+
+def audit_problems(
+    store: Store, run_id: str, problems: list[RunProblem], now: datetime
+) -> None:
+    """Audit run-level failures without logging them (the caller reports them)."""
     if not problems:
         return
     rows = [
@@ -119,5 +139,3 @@ def record_problems(
     ]  # fmt: skip
     with store.write() as conn:
         conn.execute(insert(LOG), rows)
-    for problem in problems:
-        log.error("Write-back check failed: %s", problem)

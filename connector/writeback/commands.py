@@ -51,7 +51,13 @@ def writeback_command(
     ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Write the latest health scores onto the ServiceNow accounts."""
+    """Write the latest health scores onto the ServiceNow accounts.
+
+    Run `csm-sync install-fields` once first: when a health field is missing or
+    read-only on the instance, write-back (and --dry-run) stops before sending
+    anything. Exit status: 0 all fields written (or nothing to do), 1 a field
+    failed or the fields are not installed, 2 bad config or --account.
+    """
     settings = load_settings(config)
     result = run_writeback(settings, dry_run=dry_run, account=account)
     console = Console()
@@ -105,8 +111,9 @@ def summary(result: WritebackResult) -> str:
             f"Dry run: {result.accounts} accounts, "
             f"{len(result.diffs)} would change ({result.pending} fields); nothing sent."
         )
+    problems = f"{len(result.problems)} run problems, " if result.problems else ""
     return (
         f"Write-back: {result.accounts} accounts, {result.sent_accounts} sent, "
-        f"{result.written} fields written, {result.failed} failed, "
-        f"{result.history_created} history rows, {result.seconds:.1f}s."
+        f"{result.written} fields written, {result.failed_fields} fields failed, "
+        f"{problems}{result.history_created} history rows, {result.seconds:.1f}s."
     )

@@ -87,6 +87,10 @@ def diff_account(
     for spec in specs:
         wanted = desired[spec.element]
         have = known.get((account, spec.element))
+        if have is None and not wanted:
+            # Nothing known and nothing to say: an empty write would only show
+            # as an empty -> empty change (a field absent from the read).
+            continue
         if have is not None and have.matches(wanted, spec.internal_type):
             if not have.from_state:
                 normal = normalise(have.value, spec.internal_type)

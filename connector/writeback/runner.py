@@ -1,7 +1,8 @@
 """``run_writeback``: push the latest health snapshot onto the accounts.
 
-Steps: load the snapshot, work out what the instance holds (store state, else a
-read of the accounts), send only the differences, verify every field in the
+Steps: load the snapshot, check that sys_dictionary has every field (else stop
+before sending anything), work out what the instance holds (store state, else
+a read of the accounts), send only the differences, verify every field in the
 instance's answer, then record state and an audit row per field. Failed
 writes are never recorded as state, so the next run tries them again.
 """
@@ -16,11 +17,13 @@ from datetime import UTC, datetime
 from sqlmodel import Session, select
 
 from connector.config import Settings
-from connector.errors import PermissionDeniedError, UsageError
+from connector.errors import UsageError
 from connector.store.engine import Store, open_store
 from connector.store.models import Account
 from connector.writeback import instance as sn
 from connector.writeback.audit import (
+    audit_problems,
+    forget_fields,
     record_problems,
     record_results,
     remember_confirmed,
@@ -41,9 +44,9 @@ from connector.writeback.health import (
 )
 from connector.writeback.history import write_history
 from connector.writeback.models import WritebackState, ensure_tables
+from connector.writeback.preflight import FieldsNotReadyError, ensure_fields_ready
 from connector.writeback.send import Answer, send_diffs
 from connector.writeback.verify import (
-    FIX_MISSING,
     FieldResult,
     RunProblem,
     failed_request,
@@ -59,7 +62,11 @@ RECORD_EVERY = 1000  # fields per store transaction while answers stream in
 
 @dataclass
 class WritebackResult:
-    """What a write-back run did; ``failed`` > 0 means exit status 1."""
+    """What a write-back run did; ``failed`` > 0 means exit status 1.
+
+    ``failed`` counts failed field writes plus run problems (history); the
+    summary reports them apart so its field count matches the dry run's.
+    """
 
     run_id: str
     accounts: int = 0
@@ -79,8 +86,12 @@ class WritebackResult:
         return sum(1 for r in self.results if r.ok)
 
     @property
+    def failed_fields(self) -> int:
+        return sum(1 for r in self.results if not r.ok)
+
+    @property
     def failed(self) -> int:
-        return sum(1 for r in self.results if not r.ok) + len(self.problems)
+        return self.failed_fields + len(self.problems)
 
     @property
     def pending(self) -> int:
@@ -111,13 +122,14 @@ def run_writeback(
         store.dispose()
     result.seconds = (datetime.now(UTC) - started).total_seconds()
     log.info(
-        "Write-back %s: %d accounts, %d sent, %d fields written, %d failed, "
-        "%d history rows, %.1fs",
+        "Write-back %s: %d accounts, %d sent, %d fields written, %d fields failed, "
+        "%d run problems, %d history rows, %.1fs",
         "dry run" if dry_run else "run",
         result.accounts,
         result.sent_accounts,
         result.written,
-        result.failed,
+        result.failed_fields,
+        len(result.problems),
         result.history_created,
         result.seconds,
     )
@@ -145,8 +157,8 @@ def _run(
         log.warning("No health snapshot to write back; run 'csm-sync kpis' first")
         return
 
-    unusable = _check_dictionary(client, table, specs, result)
-    diffs = _diffs(client, store, table, specs, health, unusable, now)
+    _check_fields(client, store, table, specs, result, now)
+    diffs = _diffs(client, store, table, specs, health, now)
     result.diffs = [d for d in diffs if d.writes]
     result.labels = account_labels(store, [d.account for d in result.diffs])
     if result.dry_run:
@@ -154,7 +166,7 @@ def _run(
 
     remember_confirmed(store, diffs, now)
     result.sent_accounts = len(result.diffs)
-    _send_and_verify(client, store, settings, result, unusable, now)
+    _send_and_verify(client, store, settings, result, now)
     if settings.writeback.history:
         # Churned accounts get no daily history row: they have no score to chart.
         scored = [h for h in health if h.active]
@@ -180,32 +192,25 @@ def account_labels(store: Store, accounts: list[str]) -> dict[str, str]:
     }
 
 
-def _check_dictionary(
-    client: sn.Client, table: str, specs: list[FieldSpec], result: WritebackResult
-) -> dict[str, str]:
-    """Fields sys_dictionary says are missing or read-only (empty if unreadable).
+def _check_fields(
+    client: sn.Client,
+    store: Store,
+    table: str,
+    specs: list[FieldSpec],
+    result: WritebackResult,
+    now: datetime,
+) -> None:
+    """Stop before any write when a field is missing or read-only (C09).
 
-    Non-admins often read zero dictionary rows (TABLE_API §11.2); then the
-    read-back check after each write is the only evidence, which is enough.
+    A real run audits each unusable field; a dry run only drops the stale state.
     """
     try:
-        known = client.dictionary(table)
-    except PermissionDeniedError as exc:
-        log.info(
-            "Cannot read sys_dictionary for %r (%s); relying on read-back", table, exc
-        )
-        return {}
-    if not known:
-        return {}
-    unusable = {}
-    for spec in specs:
-        info = known.get(spec.element)
-        if info is None:
-            unusable[spec.element] = "missing"
-            result.problems.append(RunProblem(table, spec.element, FIX_MISSING))
-        elif info.read_only:
-            unusable[spec.element] = "read_only"
-    return unusable
+        ensure_fields_ready(client, table, specs)
+    except FieldsNotReadyError as exc:
+        forget_fields(store, exc.missing)
+        if not result.dry_run:
+            audit_problems(store, result.run_id, exc.problems(), now)
+        raise
 
 
 def _diffs(
@@ -214,7 +219,6 @@ def _diffs(
     table: str,
     specs: list[FieldSpec],
     health: list[HealthRow],
-    unusable: dict[str, str],
     now: datetime,
 ) -> list[AccountDiff]:
     accounts = [h.account for h in health]
@@ -224,9 +228,7 @@ def _diffs(
     with Session(store.engine) as session:
         rows = session.exec(query).all()
     wanted = set(accounts)
-    # State of a field the dictionary lost is stale: the value went with it.
-    state = [r for r in rows if r.account in wanted and r.field not in unusable]
-    known = known_from_state(state)
+    known = known_from_state([r for r in rows if r.account in wanted])
 
     unknown = sorted(
         {a for a in accounts for s in specs if (a, s.element) not in known}
@@ -260,12 +262,10 @@ def _send_and_verify(
     store: Store,
     settings: Settings,
     result: WritebackResult,
-    unusable: dict[str, str],
     now: datetime,
 ) -> None:
     table = writeback_table(settings)
     by_account = {d.account: d for d in result.diffs}
-    read_only = frozenset(f for f, why in unusable.items() if why == "read_only")
     answers = send_diffs(
         client,
         table,
@@ -276,7 +276,7 @@ def _send_and_verify(
     )
     pending: list[FieldResult] = []
     for answer in answers:
-        pending.extend(_judge(by_account[answer.account], answer, read_only))
+        pending.extend(_judge(by_account[answer.account], answer))
         if len(pending) >= RECORD_EVERY:
             _record(store, result, table, pending, now)
             pending = []
@@ -294,9 +294,7 @@ def _record(
     record_results(store, result.run_id, table, results, now)
 
 
-def _judge(
-    diff: AccountDiff, answer: Answer, read_only: frozenset[str]
-) -> list[FieldResult]:
+def _judge(diff: AccountDiff, answer: Answer) -> list[FieldResult]:
     if answer.record is None:
         return failed_request(diff.writes, answer.error)
-    return verify_record(diff.writes, answer.record, read_only=read_only)
+    return verify_record(diff.writes, answer.record)

@@ -40,7 +40,8 @@ def config_dict(
     user: str = "admin",
     writeback: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    password = {"admin": emu.admin_password}.get(user, emu.integration_password)
+    passwords = {"admin": emu.admin_password, "restricted": emu.restricted_password}
+    password = passwords.get(user, emu.integration_password)
     return {
         "instance": {
             "url": emu.url,

@@ -164,3 +164,27 @@ def test_a_sanitised_answer_is_a_success_and_needs_no_second_write(score, reason
 
     assert all(v.ok for v in verdicts)
     assert diff_account("a", desired, specs, known).writes == []
+
+
+def test_a_field_absent_from_the_answer_is_failed_with_the_install_fix():
+    # A PATCH of a field that does not exist answers 200 without it (C09):
+    # the only evidence when sys_dictionary is hidden from the user.
+    specs = [s for s in account_fields(settings()) if s.key in ("score", "trend")]
+    writes = diff_account("a", {"u_health_score": "5", "u_health_trend": "1"},
+                          specs, {}).writes  # fmt: skip
+
+    verdicts = verify_record(writes, {"u_health_score": "5"})
+
+    assert [v.ok for v in verdicts] == [True, False]
+    assert "u_health_trend missing from the response" in verdicts[1].message
+    assert "csm-sync install-fields" in verdicts[1].message
+
+
+def test_an_unknown_field_with_an_empty_value_is_no_change():
+    specs = [s for s in account_fields(settings()) if s.key in ("score", "nps")]
+
+    diff = diff_account("a", {"u_health_score": "5", "u_nps": ""}, specs, {})
+
+    assert [(w.spec.element, w.old, w.new) for w in diff.writes] == [
+        ("u_health_score", "", "5")
+    ]

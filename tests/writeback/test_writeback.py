@@ -14,6 +14,7 @@ from connector.store.engine import open_store
 from connector.store.models import Account
 from connector.writeback.install import install_fields
 from connector.writeback.models import WritebackLog, WritebackState
+from connector.writeback.preflight import FieldsNotReadyError
 from connector.writeback.runner import run_writeback
 
 from .conftest import account_values, health, mod_counts
@@ -168,70 +169,23 @@ def _assert_failed(result, store_url: str, field: str, text: str) -> None:
     assert logged and {r.outcome for r in logged} == {"failed"}
 
 
-def test_deleted_field_is_reported_failed_with_the_fix(
-    installed, accounts, write_config, seed_health, tmp_sqlite_url
-):
-    seed_health([health(a, 50) for a in accounts])
-    config = write_config()
-    first = runner.invoke(app, ["writeback", "-c", str(config)])
-    assert first.exit_code == 0, first.output
-    dictionary = installed.instance.rows("sys_dictionary")
-    row = next(r for r in dictionary if r["element"] == "u_health_score")
-    installed.instance.delete("sys_dictionary", row["sys_id"])
-
-    again = runner.invoke(app, ["writeback", "-c", str(config)])
-
-    assert again.exit_code == 1
-    assert "FAILED" in again.output
-    assert "csm-sync install-fields" in again.output
-    logged = [r for r in log_rows(tmp_sqlite_url) if r.field == "u_health_score"]
-    assert [r.outcome for r in logged].count("failed") >= len(accounts)
-
-
-def test_renamed_field_that_does_not_exist_fails(
+def test_renamed_field_that_does_not_exist_stops_the_run(
     installed, accounts, make_settings, seed_health, tmp_sqlite_url
 ):
     seed_health([health(a, 50) for a in accounts])
     settings = make_settings(fields={"score": "u_health_scor"})
+    before = mod_counts(installed)
 
-    result = run_writeback(settings, now=NOW)
+    with pytest.raises(FieldsNotReadyError) as stopped:
+        run_writeback(settings, now=NOW)
 
-    assert result.failed > 0
-    _assert_failed(
-        result, tmp_sqlite_url, "u_health_scor", "run `csm-sync install-fields`"
-    )
-    assert "u_health_scor" not in account_values(installed, accounts[0])
-
-
-def test_missing_field_fails_on_read_back_when_dictionary_is_hidden(
-    installed, accounts, make_settings, seed_health, tmp_sqlite_url
-):
-    # The integration user reads no dictionary rows, so only the PATCH answer
-    # can tell: 200, and the field is simply absent from the result (C09).
-    seed_health([health(accounts[0], 50)])
-    settings = make_settings(user="integration", fields={"trend": "u_health_trnd"})
-
-    result = run_writeback(settings, now=NOW)
-
-    _assert_failed(result, tmp_sqlite_url, "u_health_trnd", "missing from the response")
-    ok = {r.write.spec.element for r in result.results if r.ok}
-    assert "u_health_score" in ok
-
-
-def test_read_only_field_is_reported_failed(
-    installed, accounts, make_settings, seed_health, tmp_sqlite_url
-):
-    row = next(
-        r for r in installed.instance.rows("sys_dictionary")
-        if r["element"] == "u_health_reason"
-    )  # fmt: skip
-    installed.instance.update("sys_dictionary", row["sys_id"], {"read_only": "true"})
-    seed_health([health(accounts[0], 50)])
-
-    result = run_writeback(make_settings(), now=NOW)
-
-    _assert_failed(result, tmp_sqlite_url, "u_health_reason", "read-only")
-    assert account_values(installed, accounts[0])["u_health_reason"] == ""
+    assert stopped.value.missing == ["u_health_scor"]
+    assert "correct the names under writeback.fields" in str(stopped.value)
+    assert mod_counts(installed) == before
+    logged = log_rows(tmp_sqlite_url)
+    assert [(r.field, r.account, r.outcome) for r in logged] == [
+        ("u_health_scor", "", "failed")
+    ]
 
 
 def test_business_rule_that_overwrites_is_failed_every_run(
