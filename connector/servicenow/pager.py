@@ -109,12 +109,20 @@ class _Pager:
         return False
 
     def _next_page(self) -> Page | None:
-        if self._ahead is not None and self._seen >= self._ahead:
-            return None  # every row the count promised has come back
+        if (
+            self._ahead is not None
+            and self._seen >= self._ahead
+            and self._last_was_short
+        ):
+            # Every row the count promised has come back and the last page was
+            # short. A full last page may hide rows that entered the window
+            # without a new stamp (a dot-walked filter): ask once more.
+            return None
         query = self._query_after(self.cursor)
         if query is None:
             return None
-        counted = self._last_was_short or (self.pages == 0 and self._bounded())
+        owed = self._ahead is not None and self._seen >= self._ahead
+        counted = self._last_was_short or owed or (self.pages == 0 and self._bounded())
         page = self._fetch(query, offset=0, count=counted)
         offset = 0
         if not page.rows:
