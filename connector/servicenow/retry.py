@@ -10,7 +10,9 @@ re-raised after the last attempt (no ``RetryError`` leaks).
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -64,6 +66,17 @@ def _stop_when_unreachable(state: RetryCallState) -> bool:
     )
 
 
+# Set on a read-ahead thread (connector.sync.prefetch): retries stop waiting
+# once the pages it reads are no longer wanted.
+CANCEL: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
+    "retry_cancel", default=None
+)
+
+
+class RetryCancelled(Exception):
+    """A retry wait given up because its reader was closed."""
+
+
 class RetryPolicy:
     """Runs a call with the instance's retry settings and an injectable sleep."""
 
@@ -94,11 +107,19 @@ class RetryPolicy:
             stop=stop_after_attempt(self.settings.max_retries + 1)
             | _stop_when_unreachable,
             wait=self._wait,
-            sleep=self.sleep,
+            sleep=self._sleep,
             before_sleep=lambda state: self._before_sleep(state, what),
             reraise=True,
         )
         return retrying(self._guard_ceiling, attempt)
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait before a retry; a reader whose consumer has gone stops waiting."""
+        cancel = CANCEL.get()
+        if cancel is None:
+            self.sleep(seconds)
+        elif cancel.wait(seconds):
+            raise RetryCancelled("the reader's consumer has gone")
 
     def _guard_ceiling(self, attempt: Callable[[], T]) -> T:
         """Turn a too-long ``Retry-After`` into a clean stop instead of a wait."""

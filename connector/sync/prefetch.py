@@ -18,6 +18,8 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
+from connector.servicenow.retry import CANCEL
+
 T = TypeVar("T")
 
 _ITEM, _END, _ERROR = "item", "end", "error"
@@ -59,6 +61,7 @@ def ahead(items: Iterable[T], *, depth: int = 1, name: str = "prefetch") -> Iter
 
     # The producer logs with the caller's context (run id, table).
     context = contextvars.copy_context()
+    context.run(CANCEL.set, gone)
     thread = threading.Thread(
         target=context.run, args=(produce,), name=name, daemon=True
     )
