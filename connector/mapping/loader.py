@@ -37,6 +37,10 @@ def _folder_not_found() -> str:
     )
 
 
+# The shipped mappings are 1-3 KB each; a file past this is a mistake (or an
+# attack), refused before parsing.
+MAX_MAPPING_BYTES = 1_000_000
+
 # Which mapping types may fill a column of a given Python type.
 COMPATIBLE_TYPES: dict[type, tuple[str, ...]] = {
     str: ("string", "reference", "choice"),
@@ -61,6 +65,15 @@ def _construct_unique(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict:
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                "expected a plain key, got a list or mapping",
+                key_node.start_mark,
+            ) from None
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark
@@ -121,7 +134,20 @@ def load_mappings(folder: Path, *, tables: list[str] | None = None) -> list[Mapp
 def _load_file(path: Path, problems: list[Problem]) -> Mapping | None:
     source = str(path)
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+        if not path.is_file():  # a FIFO blocks, /dev/zero never ends
+            problems.append(Problem(source, "-", "not a regular file"))
+            return None
+        with path.open("rb") as handle:
+            data = handle.read(MAX_MAPPING_BYTES + 1)
+        if len(data) > MAX_MAPPING_BYTES:
+            problems.append(
+                Problem(source, "-", f"larger than {MAX_MAPPING_BYTES} bytes")
+            )
+            return None
+        raw = yaml.load(data.decode("utf-8"), Loader=_UniqueKeyLoader)
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(Problem(source, "-", f"cannot read as UTF-8 text: {exc}"))
+        return None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"line {mark.line + 1}" if mark else "-"
@@ -189,7 +215,7 @@ def _problems_from_validation(error: ValidationError, source: str) -> list[Probl
         elif item["type"] == "missing":
             message = "required key is missing"
         elif item["type"] == "literal_error":
-            message = f"{message}, got {item.get('input')!r}"
+            message = f"{message}, got {_shown(item.get('input'))}"
         problems.append(Problem(source, key, message))
     return problems
 
@@ -299,3 +325,12 @@ def _unknown_selection(
         for name in tables
         if name not in known
     ]
+
+
+def _shown(value: Any) -> str:
+    """A short form of a YAML value for a message (never repr() a whole tree:
+    an alias bomb is cheap to load but not to print)."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        text = repr(value)
+        return text if len(text) <= 80 else text[:77] + "..."
+    return f"a {type(value).__name__}"

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+Scalar = str | int | float | bool | None
+
 FieldType = Literal[
     "string",
     "integer",
@@ -86,8 +88,9 @@ class Mapping(_Strict):
     mode: Literal["incremental", "full"] = "incremental"
     filter: str = ""
     fields: dict[str, FieldSpec]
-    defaults: dict[str, Any] = Field(default_factory=dict)
-    values: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Scalars only: a YAML alias tree here is cheap to load, not to str().
+    defaults: dict[str, Scalar] = Field(default_factory=dict)
+    values: dict[str, dict[str, Scalar]] = Field(default_factory=dict)
     extra: list[str] = Field(default_factory=list)
     # Filled by the loader, not by the file.
     name: str = ""
