@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import json
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -194,6 +196,7 @@ def emulator_command(
             "passwords, so pass --allow-remote to expose it on purpose",
             2,
         )
+    _check_port_free(host, port)
     day = _parse_day(as_of)
     zones = _parse_zones(user_tz or [])
     if db is not None and not db.parent.is_dir():
@@ -241,6 +244,31 @@ def emulator_command(
         typer.echo("stopping", err=True)
     finally:
         server.stop()
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail with a sentence when ``host:port`` cannot be bound.
+
+    Checked before the dataset is generated, which takes a while; left to the
+    server, the bind fails later with werkzeug's own text and no ``error:``.
+    """
+    if port == 0:
+        return
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            # As the server does, so a port in TIME_WAIT does not count as taken.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            fail(
+                f"port {port} is in use on {host}; pick another with --port "
+                "(--port 0 takes any free one)",
+                2,
+            )
+        reason = exc.strerror or str(exc)
+        fail(f"cannot listen on {host}:{port} ({reason}); pick another --port", 2)
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -121,3 +122,19 @@ def test_fault_and_credential_flags_reach_the_server() -> None:
 
     assert response.status_code == 503
     assert (old.status_code, new.status_code) == (401, 200)
+
+
+def test_a_busy_port_is_an_error_naming_the_port_and_the_option() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        result = CliRunner().invoke(
+            app, ["emulator", "--port", str(port), "--accounts", "0"]
+        )
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: port {port} is in use on 127.0.0.1")
+    assert "pick another with --port" in result.stderr
+    assert "Traceback" not in result.output
