@@ -78,7 +78,13 @@ def demo_command(
     seed: Annotated[int, typer.Option("--seed", help="Dataset seed.")] = 7,
     log_format: LogFormatOption = None,
 ) -> None:
-    """Run the whole job against a bundled emulated instance: no config, no network."""
+    """Run the whole job against an emulated instance; no ServiceNow needed.
+
+    Serves the emulator over plain HTTP on 127.0.0.1 (a free port), writes
+    config.yaml, the mappings, the store and report.html into --dir, then
+    backfills, computes KPIs and writes health scores back to the emulator.
+    Needs no config file of yours and nothing beyond this machine.
+    """
     from connector.agent.demo import run_demo
 
     setup_logging(level="WARNING", fmt=_log_format(log_format, "text"))

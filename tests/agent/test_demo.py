@@ -1,4 +1,4 @@
-"""``csm-sync demo``: the whole job in one command, no config, no network."""
+"""``csm-sync demo``: the whole job in one command against a loopback emulator."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from typer.testing import CliRunner
+
+from connector.cli import app
 
 from .daemon_harness import CSM_SYNC, HOLD_SCRIPT
 
@@ -115,3 +118,13 @@ def test_demo_leaves_a_store_alone_while_a_daemon_holds_it(tmp_path: Path) -> No
     assert done.returncode == 1
     assert f"pid {holder.pid}" in done.stderr
     assert (demo_dir / "csm.db").read_bytes() == b"a daemon's store"
+
+
+def test_help_says_what_the_demo_serves_and_writes() -> None:
+    result = CliRunner().invoke(app, ["demo", "--help"], env={"COLUMNS": "200"})
+
+    text = " ".join(result.stdout.split())
+    assert result.exit_code == 0
+    assert "no network" not in text
+    assert "Serves the emulator over plain HTTP on 127.0.0.1" in text
+    assert "writes config.yaml, the mappings, the store and report.html" in text
