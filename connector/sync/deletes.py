@@ -217,9 +217,15 @@ def _apply_audit_rows(
             )
             continue
         when = parse_datetime_utc(row.get("sys_created_on")) or checkpoints.utcnow()
+        # A stored row changed after the delete is a record created again with
+        # the same sys_id (no RECOVERED row is written then): it stays live.
         result = conn.execute(
             update(table)
-            .where(table.c.sys_id == key, table.c.deleted_at.is_(None))
+            .where(
+                table.c.sys_id == key,
+                table.c.deleted_at.is_(None),
+                table.c.sys_updated_on.is_(None) | (table.c.sys_updated_on <= when),
+            )
             .values(deleted_at=when)
         )
         marked += result.rowcount or 0
