@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from connector import yamlfile
 from connector.errors import ConfigError, Problem
 
 CONFIG_ENV = "CSM_SYNC_CONFIG"
@@ -423,7 +424,11 @@ def load_settings(
             )
         )
     try:
-        raw = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+        raw = yamlfile.load(config_path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            Problem(source, "-", f"not UTF-8 text (byte {exc.start})")
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "-"

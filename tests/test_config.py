@@ -118,6 +118,32 @@ def test_broken_yaml_names_the_line_without_parser_internals(tmp_path: Path) -> 
     assert "<unicode string>" not in text
 
 
+def test_a_key_given_twice_is_refused_with_its_line(tmp_path: Path) -> None:
+    """Without this the second ``store:`` silently wins over the first."""
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "store:\n  url: sqlite:///a.db\nmappings: m\nstore:\n  url: sqlite:///b.db\n",
+        encoding="utf-8",
+    )
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+
+    assert str(caught.value) == (
+        f"{config}: line 4: not valid YAML: duplicate key 'store'"
+    )
+
+
+def test_a_config_that_is_not_utf8_is_one_problem(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_bytes(b"instance:\n  url: http://caf\xe9\n")
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+
+    assert str(caught.value) == f"{config}: not UTF-8 text (byte 27)"
+
+
 def test_a_missing_file_reads_as_one_sentence(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(tmp_path / "nope.yaml")
