@@ -115,7 +115,7 @@ class InvalidTableError(InstanceError):
 
 
 class TLSError(InstanceError):
-    """The instance's certificate could not be verified."""
+    """TLS failed: an unverifiable certificate, or a port that does not speak TLS."""
 
 
 # --- local families ---------------------------------------------------------
