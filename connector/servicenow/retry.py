@@ -114,11 +114,17 @@ class RetryPolicy:
         return retrying(self._guard_ceiling, attempt)
 
     def _sleep(self, seconds: float) -> None:
-        """Wait before a retry; a reader whose consumer has gone stops waiting."""
+        """Wait before a retry; a reader whose consumer has gone stops waiting.
+
+        An injected sleep (tests, a fake clock) is always called, so it sees
+        every wait; only the real one is swapped for the cancellable wait.
+        """
         cancel = CANCEL.get()
-        if cancel is None:
+        if cancel is None or self.sleep is not time.sleep:
             self.sleep(seconds)
         elif cancel.wait(seconds):
+            raise RetryCancelled("the reader's consumer has gone")
+        if cancel is not None and cancel.is_set():
             raise RetryCancelled("the reader's consumer has gone")
 
     def _guard_ceiling(self, attempt: Callable[[], T]) -> T:
