@@ -22,6 +22,7 @@ import json
 import sqlite3
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 # Bookkeeping tables: not rows of the instance.
@@ -45,12 +46,26 @@ def _has_sys_id(source: sqlite3.Connection, table: str) -> bool:
     return "sys_id" in columns
 
 
-def copy_schema(source: sqlite3.Connection, target: sqlite3.Connection) -> None:
+def copy_schema(
+    source: sqlite3.Connection,
+    target: sqlite3.Connection,
+    skip_index: Callable[[str], bool] = lambda _sql: False,
+) -> None:
     for (sql,) in source.execute(
         "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL "
         "AND name NOT LIKE 'sqlite_%' ORDER BY type DESC"
     ):
+        if sql.upper().startswith("CREATE INDEX") and skip_index(sql):
+            continue
         target.execute(sql)
+
+
+def index_filter(args: argparse.Namespace) -> Callable[[str], bool]:
+    """Which secondary indexes (CREATE INDEX, not UNIQUE ones) to leave out."""
+    if args.no_secondary_indexes:
+        return lambda _sql: True
+    columns = tuple(f"({name})" for name in args.without_index_on)
+    return lambda sql: sql.rstrip().endswith(columns) if columns else False
 
 
 def upsert_sql(table: str, columns: list[str]) -> str:
@@ -74,6 +89,18 @@ def main() -> None:
         metavar="PAGES",
         help="PRAGMA wal_autocheckpoint (default: SQLite's, 1000 pages)",
     )
+    parser.add_argument(
+        "--no-secondary-indexes",
+        action="store_true",
+        help="keep only the sys_id (unique) index: what the other indexes cost",
+    )
+    parser.add_argument(
+        "--without-index-on",
+        action="append",
+        default=[],
+        metavar="COLUMN",
+        help="leave out the one-column indexes on COLUMN (repeatable)",
+    )
     args = parser.parse_args()
     source = sqlite3.connect(args.store)
     with tempfile.TemporaryDirectory() as scratch:
@@ -82,7 +109,7 @@ def main() -> None:
         target.execute("PRAGMA synchronous=NORMAL")
         if args.wal_autocheckpoint is not None:
             target.execute(f"PRAGMA wal_autocheckpoint={int(args.wal_autocheckpoint)}")
-        copy_schema(source, target)
+        copy_schema(source, target, index_filter(args))
         rows_total, cpu, wall = 0, 0.0, 0.0
         per_table = {}
         for table, _sql in canonical_tables(source):
@@ -113,6 +140,9 @@ def main() -> None:
                 "wall_seconds": round(wall, 3),
                 "batch": args.batch,
                 "wal_autocheckpoint": args.wal_autocheckpoint,
+                "indexes_left_out": "all secondary"
+                if args.no_secondary_indexes
+                else args.without_index_on,
                 "tables": per_table,
             }
         )
