@@ -3,8 +3,9 @@
 Starts an :class:`EmulatorServer` in-process on loopback, writes a config for it,
 then backfills, computes KPIs, installs the health fields, writes the scores back,
 prints the KPI table and writes the HTML report. Nothing needs to exist first: the
-only network is the emulator's plain HTTP on 127.0.0.1. The emulator's password reaches the config through the environment
-(``${CSM_DEMO_PASSWORD}``), so neither the file nor the console shows it.
+only network is the emulator's plain HTTP on 127.0.0.1. The emulator's password
+reaches the config through the environment (``${CSM_DEMO_PASSWORD}``), so neither
+the file nor the console shows it.
 """
 
 from __future__ import annotations
