@@ -62,6 +62,10 @@ DISPLAY_VALUES = frozenset({"false", "true", "all"})
 SERVER_TIME_ATTEMPTS = 3
 
 
+# Token refreshes one request may make before a 401 is final (see ``_call``).
+AUTH_REFRESHES = 2
+
+
 class ServiceNowClient:
     """A Table API client for one instance; not shared between threads."""
 
@@ -402,25 +406,33 @@ class ServiceNowClient:
         *,
         retry_on: Callable[[BaseException], bool] = is_retriable,
     ) -> CheckedResponse:
-        """Send with retries; a 401 gets one token refresh and one replay."""
+        """Send with retries; a 401 gets a token refresh and a replay.
+
+        Workers share one token, and another thread's refresh or a revocation
+        can land between this thread's refresh and its replay. So a refused
+        replay gets one more refresh; a third refusal means the credentials
+        themselves are refused (``AUTH_REFRESHES``).
+        """
         context = Context(context.action, context.table, "/api/now" + api_path)
 
         def attempt() -> CheckedResponse:
-            try:
-                return self._send_once(api_path, params, send, context)
-            except UnauthorizedResponse as exc:
-                if not self._auth.can_refresh():
-                    raise
-                self._auth.refresh_after_rejection(self._rejected_header())
+            refreshes = 0
+            while True:
                 try:
                     return self._send_once(api_path, params, send, context)
-                except UnauthorizedResponse as again:
-                    raise AuthError(
-                        f"{again} The token was refreshed once and still refused.",
-                        status=401,
-                        url=context.path,
-                        snippet=again.snippet,
-                    ) from exc
+                except UnauthorizedResponse as exc:
+                    if not self._auth.can_refresh():
+                        raise
+                    if refreshes == AUTH_REFRESHES:
+                        times = "once" if refreshes == 1 else f"{refreshes} times"
+                        raise AuthError(
+                            f"{exc} The token was refreshed {times} and still refused.",
+                            status=401,
+                            url=context.path,
+                            snippet=exc.snippet,
+                        ) from exc
+                    refreshes += 1
+                    self._auth.refresh_after_rejection(self._rejected_header())
 
         return self._retry.call(
             attempt, what=f"{method} {context.path}", retry_on=retry_on

@@ -11,6 +11,7 @@ from pydantic import SecretStr
 from connector.emulator.server import EmulatorServer
 from connector.errors import AuthError
 from connector.servicenow import KeysetPager, ServiceNowClient
+from connector.servicenow.client import AUTH_REFRESHES
 
 from .conftest import CASES, settings_for
 
@@ -111,15 +112,41 @@ def test_wrong_basic_password_is_not_retried(emu, caplog):
     assert "401" in str(caught.value)
 
 
-def test_second_401_after_refresh_is_auth_error():
-    # Tokens that are already expired when issued: the refresh cannot help.
+def test_a_401_after_every_refresh_is_auth_error():
+    # Tokens that are already expired when issued: refreshing cannot help. One
+    # extra refresh is allowed for a revocation racing the first (AUTH_REFRESHES).
     with EmulatorServer(accounts=0, seed=7, token_lifetime_s=0) as server:
         settings = settings_for(server, user="integration", method="oauth_password")
         with ServiceNowClient(settings) as client, pytest.raises(AuthError) as caught:
             client.get_page("sys_user", query="", fields=["sys_id"], limit=1)
 
-    assert "refreshed once" in str(caught.value)
+    assert "refreshed 2 times and still refused" in str(caught.value)
+    assert AUTH_REFRESHES == 2
+    assert client.metrics.requests_by_status["401"] == 1 + AUTH_REFRESHES
+
+
+def test_a_token_revoked_right_after_its_refresh_gets_one_more_refresh():
+    """The revocation lands between the refresh and the replay (workers share
+    one token and another thread, or the instance, revokes it)."""
+    with EmulatorServer(accounts=0, seed=7) as server:
+        settings = settings_for(server, user="integration", method="oauth_password")
+        with ServiceNowClient(settings) as client:
+            client.get_page("sys_user", query="", fields=["sys_id"], limit=1)
+            server.instance.expire_tokens()
+            renew = client._auth.refresh_after_rejection
+
+            def renew_then_revoke(rejected):  # type: ignore[no-untyped-def]
+                renew(rejected)
+                if client.metrics.requests_by_status["401"] == 1:
+                    server.instance.expire_tokens()  # the fresh token, at once
+
+            client._auth.refresh_after_rejection = renew_then_revoke
+            page = client.get_page("sys_user", query="", fields=["sys_id"], limit=1)
+
+    # Refused twice (the old token, then the fresh one revoked at once), then
+    # answered: no AuthError, and the page came back.
     assert client.metrics.requests_by_status["401"] == 2
+    assert page.rows == []  # an instance with no users
 
 
 def test_token_is_refreshed_before_it_expires_not_after():
