@@ -122,8 +122,8 @@ class RetryPolicy:
         cancel = CANCEL.get()
         if cancel is None or self.sleep is not time.sleep:
             self.sleep(seconds)
-        elif cancel.wait(seconds):
-            raise RetryCancelled("the reader's consumer has gone")
+        else:
+            cancel.wait(seconds)
         if cancel is not None and cancel.is_set():
             raise RetryCancelled("the reader's consumer has gone")
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import requests
 
 from connector.emulator.registry import stable_sys_id
@@ -25,12 +28,14 @@ def api(emu: EmulatorServer, method: str, path: str, **kw):  # type: ignore[no-u
     return response
 
 
-def test_choice_deleted_and_another_added_in_the_same_second_over_http(
-    tmp_sqlite_url: str,
-) -> None:
+@contextmanager
+def synced(store_url: str) -> Iterator[tuple]:
+    """An emulator whose accounts are backfilled and synced once (the dictionary
+    snapshot saved); yields it, its clock, the settings, an account and the
+    sys_id of that account's tier choice."""
     clock = Clock(at("2026-11-20 10:00:00"))
     with EmulatorServer(accounts=3, seed=5, clock=clock) as emu:
-        settings = make_settings(emu, tmp_sqlite_url, tables=[ACCOUNTS])
+        settings = make_settings(emu, store_url, tables=[ACCOUNTS])
         clock.advance(5)
         run_backfill(settings)
         clock.advance(5)
@@ -38,6 +43,14 @@ def test_choice_deleted_and_another_added_in_the_same_second_over_http(
         account = emu.instance.rows(ACCOUNTS)[0]
         tier = account["rank_tier"]
         choice = stable_sys_id("sys_choice", ACCOUNTS, "rank_tier", tier)
+        yield emu, clock, settings, account, choice
+
+
+def test_choice_deleted_and_another_added_in_the_same_second_over_http(
+    tmp_sqlite_url: str,
+) -> None:
+    with synced(tmp_sqlite_url) as (emu, clock, settings, account, choice):
+        tier = account["rank_tier"]
         # Same clock second as the saved read: delete the tier's choice and add
         # another choice (same count), then touch the account.
         api(emu, "DELETE", f"sys_choice/{choice}")
@@ -66,17 +79,7 @@ def test_choice_deleted_and_another_added_in_the_same_second_over_http(
 def test_choice_label_edited_in_the_second_of_the_saved_read_over_http(
     tmp_sqlite_url: str,
 ) -> None:
-    clock = Clock(at("2026-11-20 10:00:00"))
-    with EmulatorServer(accounts=3, seed=5, clock=clock) as emu:
-        settings = make_settings(emu, tmp_sqlite_url, tables=[ACCOUNTS])
-        clock.advance(5)
-        run_backfill(settings)
-        clock.advance(5)
-        run_incremental(settings)
-        account = emu.instance.rows(ACCOUNTS)[0]
-        choice = stable_sys_id(
-            "sys_choice", ACCOUNTS, "rank_tier", account["rank_tier"]
-        )
+    with synced(tmp_sqlite_url) as (emu, clock, settings, account, choice):
         api(emu, "PATCH", f"sys_choice/{choice}", json={"label": "Edited"})
         run_incremental(settings)  # same second: the edit is at "now"
         api(emu, "PATCH", f"sys_choice/{choice}", json={"label": "Edited again"})

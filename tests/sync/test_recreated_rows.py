@@ -8,6 +8,9 @@ one, which must not mark the newer record.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from connector.emulator.server import EmulatorServer
 from connector.sync.backfill import run_backfill
 from connector.sync.incremental import run_incremental
@@ -17,18 +20,26 @@ from .helpers import Clock, assert_store_matches_source, make_settings, shipped,
 ACCOUNTS = "customer_account"
 
 
-def deleted_marks(store_url: str) -> set[str]:
-    rows = stored(store_url, "account")
-    return {key for key, row in rows.items() if row["deleted_at"] is not None}
-
-
-def test_deleted_and_created_again_between_two_passes_is_live(store_url: str) -> None:
+@contextmanager
+def backfilled(store_url: str) -> Iterator[tuple]:
+    """Five accounts backfilled; yields the emulator, its clock, the settings and
+    the first account's full row (what a re-creation writes back)."""
     clock = Clock()
     with EmulatorServer(accounts=5, seed=2, clock=clock) as emu:
         settings = make_settings(emu, store_url, tables=[ACCOUNTS])
         clock.advance(2)
         run_backfill(settings)
         row = emu.instance.get(ACCOUNTS, emu.instance.rows(ACCOUNTS)[0]["sys_id"])
+        yield emu, clock, settings, row
+
+
+def deleted_marks(store_url: str) -> set[str]:
+    rows = stored(store_url, "account")
+    return {key for key, row in rows.items() if row["deleted_at"] is not None}
+
+
+def test_deleted_and_created_again_between_two_passes_is_live(store_url: str) -> None:
+    with backfilled(store_url) as (emu, clock, settings, row):
         key = row["sys_id"]
 
         emu.instance.delete(ACCOUNTS, key)  # writes a DELETED audit row
@@ -46,12 +57,8 @@ def test_deleted_and_created_again_between_two_passes_is_live(store_url: str) ->
 
 def test_deleted_after_its_last_change_is_marked(store_url: str) -> None:
     """The guard must not spare a plain delete (the stored row is older)."""
-    clock = Clock()
-    with EmulatorServer(accounts=5, seed=2, clock=clock) as emu:
-        settings = make_settings(emu, store_url, tables=[ACCOUNTS])
-        clock.advance(2)
-        run_backfill(settings)
-        key = emu.instance.rows(ACCOUNTS)[0]["sys_id"]
+    with backfilled(store_url) as (emu, clock, settings, row):
+        key = row["sys_id"]
 
         clock.advance(2)
         emu.instance.delete(ACCOUNTS, key)
@@ -63,12 +70,7 @@ def test_deleted_after_its_last_change_is_marked(store_url: str) -> None:
 
 
 def test_deleted_then_created_again_after_a_pass_is_live(store_url: str) -> None:
-    clock = Clock()
-    with EmulatorServer(accounts=5, seed=2, clock=clock) as emu:
-        settings = make_settings(emu, store_url, tables=[ACCOUNTS])
-        clock.advance(2)
-        run_backfill(settings)
-        row = emu.instance.get(ACCOUNTS, emu.instance.rows(ACCOUNTS)[0]["sys_id"])
+    with backfilled(store_url) as (emu, clock, settings, row):
         key = row["sys_id"]
         emu.instance.delete(ACCOUNTS, key)
         clock.advance(2)

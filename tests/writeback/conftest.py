@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 import yaml
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from connector.config import Settings, settings_from_dict
 from connector.emulator.server import EmulatorServer
 from connector.kpi.models import HealthHistory
 from connector.kpi.store import ensure_kpi_tables
 from connector.store.engine import open_store
+from connector.writeback.models import WritebackLog
 
 AS_OF = date(2026, 12, 3)
 ACCOUNT = "customer_account"
@@ -134,3 +135,13 @@ def account_values(emu: EmulatorServer, sys_id: str) -> dict[str, str]:
 def mod_counts(emu: EmulatorServer) -> dict[str, str]:
     """sys_mod_count per account: any write bumps it."""
     return {r["sys_id"]: r["sys_mod_count"] for r in emu.instance.rows(ACCOUNT)}
+
+
+def log_rows(store_url: str) -> list[WritebackLog]:
+    """Every write-back audit row in the store."""
+    store = open_store(store_url)
+    try:
+        with Session(store.engine) as session:
+            return list(session.exec(select(WritebackLog)).all())
+    finally:
+        store.dispose()

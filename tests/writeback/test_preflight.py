@@ -4,30 +4,18 @@ from __future__ import annotations
 
 import re
 
-from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from connector.cli import app
-from connector.store.engine import open_store
 from connector.writeback.install import install_fields
-from connector.writeback.models import WritebackLog
 
-from .conftest import account_values, health, mod_counts
+from .conftest import account_values, health, log_rows, mod_counts
 
 runner = CliRunner()
 ALL_FIELDS = [
     "u_health_score", "u_health_band", "u_health_trend", "u_nps",
     "u_health_reason", "u_health_updated",
 ]  # fmt: skip
-
-
-def log_rows(store_url: str) -> list[WritebackLog]:
-    store = open_store(store_url)
-    try:
-        with Session(store.engine) as session:
-            return list(session.exec(select(WritebackLog)).all())
-    finally:
-        store.dispose()
 
 
 def dictionary_row(emu, element: str) -> dict[str, str]:

@@ -6,30 +6,21 @@ import html
 from datetime import UTC, datetime
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session
 from typer.testing import CliRunner
 
 from connector.cli import app
 from connector.store.engine import open_store
 from connector.store.models import Account
 from connector.writeback.install import install_fields
-from connector.writeback.models import WritebackLog, WritebackState
+from connector.writeback.models import WritebackState
 from connector.writeback.preflight import FieldsNotReadyError
 from connector.writeback.runner import run_writeback
 
-from .conftest import account_values, health, mod_counts
+from .conftest import account_values, health, log_rows, mod_counts
 
 runner = CliRunner()
 NOW = datetime(2026, 12, 3, 6, 0, tzinfo=UTC)
-
-
-def log_rows(store_url: str) -> list[WritebackLog]:
-    store = open_store(store_url)
-    try:
-        with Session(store.engine) as session:
-            return list(session.exec(select(WritebackLog)).all())
-    finally:
-        store.dispose()
 
 
 @pytest.fixture
